@@ -1,0 +1,85 @@
+package serde
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// Serde turns values of T into bytes and back. Implementations must be safe
+// for concurrent use (the built-in ones are stateless) and must not retain
+// the slice passed to Decode.
+type Serde[T any] interface {
+	Encode(v T) ([]byte, error)
+	Decode(b []byte) (T, error)
+}
+
+// DecodeError says which serde failed and why. The engine routes records
+// whose decode fails to the error policy (dead-letter topic by default).
+type DecodeError struct {
+	Serde string
+	Err   error
+}
+
+func (e *DecodeError) Error() string { return fmt.Sprintf("serde: %s decode: %v", e.Serde, e.Err) }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Bytes passes bytes through. Decode copies, so the result may be retained.
+func Bytes() Serde[[]byte] { return bytesSerde{} }
+
+type bytesSerde struct{}
+
+func (bytesSerde) Encode(v []byte) ([]byte, error) { return v, nil }
+func (bytesSerde) Decode(b []byte) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// String encodes a string as its UTF-8 bytes.
+func String() Serde[string] { return stringSerde{} }
+
+type stringSerde struct{}
+
+func (stringSerde) Encode(v string) ([]byte, error) { return []byte(v), nil }
+func (stringSerde) Decode(b []byte) (string, error) { return string(b), nil }
+
+// Int64 encodes an int64 as 8 big-endian bytes (the encoding of Kafka's
+// LongSerializer), so keys sort numerically for non-negative values.
+func Int64() Serde[int64] { return int64Serde{} }
+
+type int64Serde struct{}
+
+func (int64Serde) Encode(v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)), nil
+}
+
+func (int64Serde) Decode(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, &DecodeError{Serde: "int64", Err: fmt.Errorf("want 8 bytes, got %d", len(b))}
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// JSON encodes T with encoding/json. Decode rejects empty input and trailing
+// data after the value.
+func JSON[T any]() Serde[T] { return jsonSerde[T]{} }
+
+type jsonSerde[T any] struct{}
+
+func (jsonSerde[T]) Encode(v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("serde: json encode: %w", err)
+	}
+	return b, nil
+}
+
+func (jsonSerde[T]) Decode(b []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, &DecodeError{Serde: "json", Err: err}
+	}
+	return v, nil
+}
