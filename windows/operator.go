@@ -1,0 +1,554 @@
+package windows
+
+import (
+	"bytes"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/state"
+)
+
+// EmitMode says when an [Operator] emits results.
+type EmitMode uint8
+
+const (
+	// EmitFinal (the default) emits each window once, when
+	// watermark >= End + Grace (count windows: once complete).
+	EmitFinal EmitMode = iota
+	// EmitEarly also emits, at every Advance, the current value of every
+	// window changed since the previous Advance, with Final=false. The
+	// final result is emitted as with EmitFinal.
+	EmitEarly
+)
+
+func (m EmitMode) String() string {
+	switch m {
+	case EmitFinal:
+		return "final"
+	case EmitEarly:
+		return "early"
+	}
+	return fmt.Sprintf("EmitMode(%d)", uint8(m))
+}
+
+// Spec configures a windowed aggregation.
+type Spec struct {
+	// Assigner is the window assigner. Required.
+	Assigner Assigner
+	// Grace is the allowed lateness after a window's end: a window is
+	// closed, emitted as final and forgotten once
+	// watermark >= End + Grace. Default 0; must be >= 0 and whole
+	// milliseconds. Ignored by count windows.
+	Grace time.Duration
+	// Emit is the emission mode. Default EmitFinal.
+	Emit EmitMode
+}
+
+// Validate reports every problem of s at once (joined with errors.Join);
+// each unwraps to ErrInvalidSpec.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Assigner.kind < KindTumbling || s.Assigner.kind > KindCount {
+		errs = append(errs, specErr("Spec.Assigner", "not set (use Tumbling, Hopping, Session or CountWindows)"))
+	}
+	if s.Grace < 0 || s.Grace%time.Millisecond != 0 {
+		errs = append(errs, specErr("Spec.Grace", "must be >= 0 and whole milliseconds, got %v", s.Grace))
+	}
+	if s.Emit != EmitFinal && s.Emit != EmitEarly {
+		errs = append(errs, specErr("Spec.Emit", "unknown mode %d", uint8(s.Emit)))
+	}
+	return errors.Join(errs...)
+}
+
+// Late describes a record that [Operator.Add] did not add (or added to
+// only some of its windows).
+type Late struct {
+	// Late is true when the record was added to no window: every window
+	// it falls in is closed. The caller sends it to the late-data side
+	// output.
+	Late bool
+	// Windows are the closed windows the record fell in. For a hopping
+	// window it may be non-empty with Late false: the record was added to
+	// its open windows only. For a session it is the session the record
+	// would have formed or joined.
+	Windows []Window
+	// Watermark is the watermark the decision was made against.
+	Watermark int64
+}
+
+// Operator is a windowed aggregation over a state.Store. See the package
+// documentation for the store layout and the threading contract.
+type Operator[V, A any] struct {
+	spec  Spec
+	grace int64
+	store state.Store
+	acc   serde.Serde[A]
+	agg   Aggregation[V, A]
+
+	// wm is the highest watermark passed to Add or Advance; persistedWM
+	// is the value last written to the Store.
+	wm, persistedWM int64
+
+	// In-memory indexes, rebuilt by Restore from the Store.
+	open  map[winID]int64 // time windows in the Store: id -> end
+	byEnd winHeap         // time windows by (end, key, start); may hold stale entries
+	ready map[winID]int64 // complete count windows awaiting emission: id -> end
+	dirty map[winID]int64 // EmitEarly: windows changed since the last Advance
+
+	scratch []Window
+	kbuf    []byte
+}
+
+type winID struct {
+	key   string
+	start int64
+}
+
+// NewOperator returns an operator over store, which it owns: nothing else
+// may write the keys of the layout described in the package
+// documentation. It calls Restore, so state already in store is picked
+// up. acc encodes accumulators into the store.
+func NewOperator[V, A any](spec Spec, store state.Store, acc serde.Serde[A], agg Aggregation[V, A]) (*Operator[V, A], error) {
+	errs := []error{spec.Validate()}
+	if store == nil {
+		errs = append(errs, specErr("store", "is nil"))
+	}
+	if acc == nil {
+		errs = append(errs, specErr("acc", "serde is nil"))
+	}
+	if agg.Init == nil || agg.Add == nil {
+		errs = append(errs, specErr("Aggregation", "Init and Add are required"))
+	}
+	if spec.Assigner.kind == KindSession && agg.Merge == nil {
+		errs = append(errs, specErr("Aggregation.Merge", "is required for session windows"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	o := &Operator[V, A]{spec: spec, grace: spec.Grace.Milliseconds(), store: store, acc: acc, agg: agg}
+	if spec.Assigner.kind == KindCount {
+		o.grace = 0
+	}
+	if err := o.Restore(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Spec returns the operator's spec.
+func (o *Operator[V, A]) Spec() Spec { return o.spec }
+
+// Watermark returns the highest watermark the operator has seen
+// (math.MinInt64 if none), restored from the Store by Restore.
+func (o *Operator[V, A]) Watermark() int64 { return o.wm }
+
+// Restore drops the in-memory indexes and rebuilds them by scanning the
+// Store. Call it whenever the Store's contents were replaced under the
+// operator (restore from disk or changelog, aborted checkpoint). Early
+// updates pending at that moment are dropped (the engine calls Advance at
+// every checkpoint barrier, so none are pending in checkpointed state).
+func (o *Operator[V, A]) Restore() error {
+	o.wm, o.persistedWM = math.MinInt64, math.MinInt64
+	o.open = make(map[winID]int64)
+	o.byEnd = o.byEnd[:0]
+	o.ready = make(map[winID]int64)
+	o.dirty = make(map[winID]int64)
+
+	switch raw, err := o.store.Get(metaWatermarkKey); {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("windows: restore: %w", err)
+	case len(raw) != 8:
+		return fmt.Errorf("%w: watermark entry of %d bytes", ErrCorruptState, len(raw))
+	default:
+		o.wm = int64(binary.BigEndian.Uint64(raw))
+		o.persistedWM = o.wm
+	}
+
+	count := o.spec.Assigner.kind == KindCount
+	err := o.store.Scan([]byte{prefixEntry}, func(k, v []byte) error {
+		key, start, err := decodeEntryKey(k)
+		if err != nil {
+			return err
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return err
+		}
+		id := winID{key: string(key), start: start}
+		switch {
+		case count && e.flags&flagComplete != 0:
+			o.ready[id] = e.end
+		case !count:
+			o.open[id] = e.end
+			o.byEnd = append(o.byEnd, heapEntry{end: e.end, id: id})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("windows: restore: %w", err)
+	}
+	heap.Init(&o.byEnd)
+	return nil
+}
+
+// closed reports whether a window ending at end is closed at watermark wm.
+func (o *Operator[V, A]) closed(end, wm int64) bool { return satAdd(end, o.grace) <= wm }
+
+// Add adds value v of the record with key and event time ts to its
+// windows. watermark is the task's current watermark (Tracker.Current);
+// the operator uses the highest watermark it has seen, so a smaller one
+// cannot reopen a closed window. A window is closed when
+// End + Grace <= watermark; a record is late when all its windows are
+// closed, and then it is not added and Late.Late is true. Count windows
+// are never late. key is copied.
+func (o *Operator[V, A]) Add(key []byte, v V, ts int64, watermark int64) (Late, error) {
+	if watermark > o.wm {
+		o.wm = watermark
+	}
+	switch o.spec.Assigner.kind {
+	case KindSession:
+		return o.addSession(key, v, ts)
+	case KindCount:
+		return Late{}, o.addCount(key, v)
+	}
+	ws := o.spec.Assigner.AppendWindows(o.scratch[:0], ts)
+	o.scratch = ws
+	var late Late
+	added := false
+	for _, w := range ws {
+		if o.closed(w.End, o.wm) {
+			late.Windows = append(late.Windows, w)
+			continue
+		}
+		if err := o.addTo(key, w, v); err != nil {
+			return Late{}, err
+		}
+		added = true
+	}
+	if len(late.Windows) > 0 {
+		late.Late = !added
+		late.Watermark = o.wm
+	}
+	return late, nil
+}
+
+// addTo folds v into the time window w of key.
+func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
+	o.kbuf = appendEntryKey(o.kbuf[:0], key, w.Start)
+	a, _, isNew, err := o.load(o.kbuf)
+	if err != nil {
+		return err
+	}
+	a = o.agg.Add(a, v)
+	if err := o.save(o.kbuf, 0, w.End, 0, a); err != nil {
+		return err
+	}
+	if isNew || o.spec.Emit == EmitEarly {
+		id := winID{key: string(key), start: w.Start}
+		if isNew {
+			o.open[id] = w.End
+			heap.Push(&o.byEnd, heapEntry{end: w.End, id: id})
+		}
+		if o.spec.Emit == EmitEarly {
+			o.dirty[id] = w.End
+		}
+	}
+	return nil
+}
+
+type sessionPart struct {
+	w   Window
+	acc []byte
+}
+
+var errStopScan = errors.New("windows: stop scan")
+
+func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
+	merged := Window{Start: ts, End: satAdd(ts, o.spec.Assigner.gap)}
+	var parts []sessionPart
+	err := o.store.Scan(appendKeyPrefix(o.kbuf[:0], key), func(k, val []byte) error {
+		_, start, err := decodeEntryKey(k)
+		if err != nil {
+			return err
+		}
+		if start >= merged.End { // sessions are scanned in start order
+			return errStopScan
+		}
+		e, err := decodeEntry(val)
+		if err != nil {
+			return err
+		}
+		if e.end > ts { // overlaps [ts, ts+gap)
+			parts = append(parts, sessionPart{w: Window{Start: start, End: e.end}, acc: bytes.Clone(e.acc)})
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return Late{}, fmt.Errorf("windows: session scan: %w", err)
+	}
+	for _, p := range parts {
+		merged.Start = min(merged.Start, p.w.Start)
+		merged.End = max(merged.End, p.w.End)
+	}
+	if o.closed(merged.End, o.wm) {
+		return Late{Late: true, Windows: []Window{merged}, Watermark: o.wm}, nil
+	}
+	var a A
+	if len(parts) == 0 {
+		a = o.agg.Init()
+	}
+	for i, p := range parts {
+		pa, err := o.acc.Decode(p.acc)
+		if err != nil {
+			return Late{}, fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
+		}
+		if i == 0 {
+			a = pa
+		} else {
+			a = o.agg.Merge(a, pa)
+		}
+	}
+	a = o.agg.Add(a, v)
+	skey := string(key)
+	for _, p := range parts {
+		id := winID{key: skey, start: p.w.Start}
+		delete(o.open, id)
+		delete(o.dirty, id)
+		if p.w.Start != merged.Start {
+			if err := o.store.Delete(appendEntryKey(o.kbuf[:0], key, p.w.Start)); err != nil {
+				return Late{}, fmt.Errorf("windows: delete session: %w", err)
+			}
+		}
+	}
+	if err := o.save(appendEntryKey(o.kbuf[:0], key, merged.Start), 0, merged.End, 0, a); err != nil {
+		return Late{}, err
+	}
+	id := winID{key: skey, start: merged.Start}
+	o.open[id] = merged.End
+	if len(parts) != 1 || parts[0].w != merged {
+		heap.Push(&o.byEnd, heapEntry{end: merged.End, id: id})
+	}
+	if o.spec.Emit == EmitEarly {
+		o.dirty[id] = merged.End
+	}
+	return Late{}, nil
+}
+
+func (o *Operator[V, A]) addCount(key []byte, v V) error {
+	n := o.spec.Assigner.n
+	mk := appendMetaCountKey(o.kbuf[:0], key)
+	var start int64
+	switch raw, err := o.store.Get(mk); {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("windows: get count: %w", err)
+	case len(raw) != 8:
+		return fmt.Errorf("%w: count entry of %d bytes", ErrCorruptState, len(raw))
+	default:
+		start = int64(binary.BigEndian.Uint64(raw))
+	}
+	end := satAdd(start, n)
+	o.kbuf = appendEntryKey(o.kbuf[:0], key, start)
+	a, cnt, _, err := o.load(o.kbuf)
+	if err != nil {
+		return err
+	}
+	a = o.agg.Add(a, v)
+	cnt++
+	var flags byte
+	if cnt >= uint64(n) {
+		flags = flagComplete
+	}
+	if err := o.save(o.kbuf, flags, end, cnt, a); err != nil {
+		return err
+	}
+	id := winID{key: string(key), start: start}
+	if flags&flagComplete != 0 {
+		if err := o.store.Put(appendMetaCountKey(o.kbuf[:0], key), binary.BigEndian.AppendUint64(nil, uint64(end))); err != nil {
+			return fmt.Errorf("windows: put count: %w", err)
+		}
+		o.ready[id] = end
+		delete(o.dirty, id)
+	} else if o.spec.Emit == EmitEarly {
+		o.dirty[id] = end
+	}
+	return nil
+}
+
+// load reads the window entry at sk, or Init() if there is none.
+func (o *Operator[V, A]) load(sk []byte) (a A, count uint64, isNew bool, err error) {
+	raw, err := o.store.Get(sk)
+	if errors.Is(err, state.ErrNotFound) {
+		return o.agg.Init(), 0, true, nil
+	}
+	if err != nil {
+		return a, 0, false, fmt.Errorf("windows: get window: %w", err)
+	}
+	e, err := decodeEntry(raw)
+	if err != nil {
+		return a, 0, false, err
+	}
+	a, err = o.acc.Decode(e.acc)
+	if err != nil {
+		return a, 0, false, fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
+	}
+	return a, e.count, false, nil
+}
+
+func (o *Operator[V, A]) save(sk []byte, flags byte, end int64, count uint64, a A) error {
+	b, err := o.acc.Encode(a)
+	if err != nil {
+		return fmt.Errorf("windows: encode accumulator: %w", err)
+	}
+	if err := o.store.Put(sk, appendEntry(nil, flags, end, count, b)); err != nil {
+		return fmt.Errorf("windows: put window: %w", err)
+	}
+	return nil
+}
+
+// Advance moves the operator to watermark and emits what is due, in this
+// order: every window with End + Grace <= watermark (count windows: every
+// complete window) as final, in (End, key, Start) order, deleting its
+// state; then, with EmitEarly, every other window changed since the
+// previous Advance with Final=false, in the same order. Each window is
+// emitted as final exactly once. If emit returns an error, Advance stops
+// and returns it (wrapped); the window being emitted and those after it
+// keep their state and are emitted by the next Advance.
+func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) error {
+	if watermark > o.wm {
+		o.wm = watermark
+	}
+	if o.wm > o.persistedWM {
+		if err := o.store.Put(metaWatermarkKey, binary.BigEndian.AppendUint64(nil, uint64(o.wm))); err != nil {
+			return fmt.Errorf("windows: put watermark: %w", err)
+		}
+		o.persistedWM = o.wm
+	}
+	if o.spec.Assigner.kind == KindCount {
+		if err := o.emitReady(emit); err != nil {
+			return err
+		}
+	} else {
+		for len(o.byEnd) > 0 && o.closed(o.byEnd[0].end, o.wm) {
+			he := heap.Pop(&o.byEnd).(heapEntry)
+			if end, ok := o.open[he.id]; !ok || end != he.end {
+				continue // stale: merged away, extended or already emitted
+			}
+			if err := o.emitFinal(he.id, emit); err != nil {
+				heap.Push(&o.byEnd, he)
+				return err
+			}
+			delete(o.open, he.id)
+		}
+	}
+	if o.spec.Emit == EmitEarly && len(o.dirty) > 0 {
+		ids := sortedIDs(o.dirty)
+		for _, he := range ids {
+			a, _, isNew, err := o.load(appendEntryKey(o.kbuf[:0], []byte(he.id.key), he.id.start))
+			if err != nil {
+				return err
+			}
+			if !isNew { // absent: emitted as final above
+				r := Result[A]{Key: []byte(he.id.key), Window: Window{Start: he.id.start, End: he.end}, Value: a}
+				if err := emit(r); err != nil {
+					return fmt.Errorf("windows: emit: %w", err)
+				}
+			}
+			delete(o.dirty, he.id)
+		}
+	}
+	return nil
+}
+
+func (o *Operator[V, A]) emitReady(emit func(Result[A]) error) error {
+	if len(o.ready) == 0 {
+		return nil
+	}
+	for _, he := range sortedIDs(o.ready) {
+		if err := o.emitFinal(he.id, emit); err != nil {
+			return err
+		}
+		delete(o.ready, he.id)
+	}
+	return nil
+}
+
+// emitFinal emits the window id as final and deletes its state.
+func (o *Operator[V, A]) emitFinal(id winID, emit func(Result[A]) error) error {
+	sk := appendEntryKey(o.kbuf[:0], []byte(id.key), id.start)
+	raw, err := o.store.Get(sk)
+	if err != nil {
+		return fmt.Errorf("windows: get window %q %d: %w", id.key, id.start, err)
+	}
+	e, err := decodeEntry(raw)
+	if err != nil {
+		return err
+	}
+	a, err := o.acc.Decode(e.acc)
+	if err != nil {
+		return fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
+	}
+	r := Result[A]{Key: []byte(id.key), Window: Window{Start: id.start, End: e.end}, Value: a, Final: true}
+	if err := emit(r); err != nil {
+		return fmt.Errorf("windows: emit: %w", err)
+	}
+	if err := o.store.Delete(sk); err != nil {
+		return fmt.Errorf("windows: delete window: %w", err)
+	}
+	delete(o.dirty, id)
+	return nil
+}
+
+func sortedIDs(m map[winID]int64) []heapEntry {
+	ids := make([]heapEntry, 0, len(m))
+	for id, end := range m {
+		ids = append(ids, heapEntry{end: end, id: id})
+	}
+	slices.SortFunc(ids, heapEntry.compare)
+	return ids
+}
+
+// heapEntry orders windows by (end, key, start).
+type heapEntry struct {
+	end int64
+	id  winID
+}
+
+func (a heapEntry) compare(b heapEntry) int {
+	switch {
+	case a.end != b.end:
+		if a.end < b.end {
+			return -1
+		}
+		return 1
+	case a.id.key != b.id.key:
+		return strings.Compare(a.id.key, b.id.key)
+	case a.id.start != b.id.start:
+		if a.id.start < b.id.start {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+type winHeap []heapEntry
+
+func (h winHeap) Len() int           { return len(h) }
+func (h winHeap) Less(i, j int) bool { return h[i].compare(h[j]) < 0 }
+func (h winHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *winHeap) Push(x any)        { *h = append(*h, x.(heapEntry)) }
+func (h *winHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
