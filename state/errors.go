@@ -4,3 +4,35 @@ import "errors"
 
 // ErrNotFound is returned by Get when a key has no value.
 var ErrNotFound = errors.New("state: not found")
+
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("state: invalid config")
+
+// ErrClosed is returned by operations on a DB, or on a Task or Store of a
+// DB, after DB.Close.
+var ErrClosed = errors.New("state: database closed")
+
+// ErrTaskDropped is returned by operations on a Task (or one of its Stores)
+// after DB.DropTask dropped its state, or after DB.Task handed out a newer
+// Task for the same id.
+var ErrTaskDropped = errors.New("state: task dropped or replaced")
+
+// ErrDirty is returned by Task.Restore when the task has uncommitted writes;
+// Apply or Discard them first.
+var ErrDirty = errors.New("state: task has uncommitted writes")
+
+// ErrBadCheckpoint is wrapped by DecodeCheckpoint for bytes that are not a
+// checkpoint record.
+var ErrBadCheckpoint = errors.New("state: bad checkpoint record")
+
+// ErrBadValue is wrapped when a stored value is not in the typed-handle
+// value encoding (see doc.go, "Value encoding").
+var ErrBadValue = errors.New("state: bad handle value encoding")
+
+// ErrInvalidTTL is returned by every method of a handle constructed with an
+// invalid WithTTL option (non-positive duration, nil clock, unknown domain).
+var ErrInvalidTTL = errors.New("state: invalid TTL")
+
+// ErrFormat is returned by Open for a directory written in an on-disk
+// format this version does not read.
+var ErrFormat = errors.New("state: unsupported on-disk format")

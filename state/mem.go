@@ -53,3 +53,15 @@ func (s *MemStore) Scan(prefix []byte, fn func(key, value []byte) error) error {
 
 // Len returns the number of keys.
 func (s *MemStore) Len() int { return len(s.m) }
+
+var _ FromScanner = (*MemStore)(nil)
+
+// ScanFrom implements FromScanner.
+func (s *MemStore) ScanFrom(prefix, start []byte, fn func(key, value []byte) error) error {
+	return s.Scan(prefix, func(k, v []byte) error {
+		if bytes.Compare(k, start) < 0 {
+			return nil
+		}
+		return fn(k, v)
+	})
+}

@@ -24,3 +24,14 @@ type Store interface {
 	// stops the scan and is returned.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 }
+
+// FromScanner is an optional upgrade of Store: a Scan that starts at a key,
+// so a long walk (such as a TTL Sweeper's) can resume where it stopped
+// without reading the keys before. The task stores from DB and MemStore
+// implement it.
+//
+// Threading: as for Store.
+type FromScanner interface {
+	// ScanFrom is Scan restricted to the keys >= start.
+	ScanFrom(prefix, start []byte, fn func(key, value []byte) error) error
+}

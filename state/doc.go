@@ -1,0 +1,135 @@
+// Package state holds the keyed state of weir's tasks: the Store contract,
+// the process's Badger database (DB), each task's write cache and
+// checkpoint record (Task), and typed handles for user code (Value, Map,
+// List, Reducing, Aggregating) with optional TTL.
+//
+// # Who calls what
+//
+// The engine opens one DB per process (Open), takes a Task per task it
+// runs (DB.Task), hands the task's operators its Stores (Task.Store), and
+// drives the checkpoint protocol (DESIGN.md §3):
+//
+//  1. Barrier: Task.ForEachDirty lists the dirty writes, sorted by store
+//     and key; the engine produces them to the changelog topics inside the
+//     open Kafka transaction.
+//  2. Commit succeeded: Task.Apply(cp) writes the dirty writes and the
+//     checkpoint record cp to Badger in one write batch.
+//  3. Commit failed: Task.Discard drops the dirty writes; reads see the
+//     committed state again.
+//  4. Task start: Task.Checkpoint says where the local state stands;
+//     Task.Restore writes replayed changelog records together with an
+//     advanced checkpoint record.
+//  5. Task revoked for good: DB.DropTask deletes its state with one prefix
+//     delete. DB.TaskIDs lists the tasks that have state on disk.
+//
+// Between checkpoints, Task.Full tells the engine to force an early one.
+//
+// # Concurrency
+//
+// DB's methods are safe for concurrent use. A Task and its Stores are not:
+// only the goroutine running the task calls them. DropTask blocks every
+// task's Apply and Restore while Badger drops the prefix (Badger rejects
+// writes during a prefix drop). A Task stops working (ErrTaskDropped) when
+// its id is dropped or a newer Task is taken for the same id, and
+// everything stops (ErrClosed) after DB.Close; the engine stops its tasks
+// before Close.
+//
+// # Write cache
+//
+// Each Task has a cache made of Go maps per store: dirty writes (values
+// and deletes) since the last Apply or Discard, and a clean read cache of
+// committed values. Reads check dirty, then clean, then Badger (copying
+// the value out of Badger, ValueCopy). Scan merges the sorted dirty keys
+// over a Badger prefix iterator: dirty values replace Badger's, dirty
+// deletes hide them, dirty-only keys appear in order. Clean entries are
+// kept while dirty plus clean stays within Config.TaskCacheBytes; beyond
+// that clean entries are evicted at random. Dirty entries are never
+// evicted: Full reports when they reach the limit.
+//
+// Sizes are estimates: key bytes (with the Badger prefix), value bytes,
+// and 112 bytes per entry for Go map and slice overhead.
+//
+// # Atomicity
+//
+// Apply writes the dirty set and the checkpoint record in one Badger
+// transaction, so Badger always equals the state of some applied
+// checkpoint. One transaction holds at most 15% of a memtable, so Full
+// also reports true at 90% of that. If the engine lets the dirty set grow
+// beyond it anyway, Apply still succeeds: it commits several transactions
+// in order with the checkpoint record in the last, and logs a warning. A
+// crash between them leaves the previous checkpoint record with some newer
+// values; those values are all in the committed changelog past that
+// record's offsets, so recovery's replay (DESIGN.md §3 step 5) overwrites
+// them. Restore splits large batches the same way.
+//
+// # Key layout
+//
+// Every key starts with a namespace byte. Lengths are unsigned varints
+// (encoding/binary Uvarint), so no task id is a prefix of another's
+// encoding ("0_1" is 01 03 "0_1", "0_10" is 01 04 "0_10"), and likewise
+// store names:
+//
+//	00 "format"                                          on-disk format version (1 byte: 1)
+//	01 len(task) task 00                                 checkpoint record
+//	01 len(task) task 01 len(store) store userKey        store entry
+//
+// DropTask drops the prefix 01 len(task) task. The checkpoint record sorts
+// first among a task's keys, which lets TaskIDs seek once per task.
+//
+// # Checkpoint record
+//
+// Checkpoint.Encode, format version 1: one version byte (1), then
+//
+//	uvarint ID
+//	uvarint n, n × { uvarint len, topic, varint partition, varint offset }   Inputs
+//	uvarint n, n × { uvarint len, store, varint offset }                    Changelogs, by store name
+//	uvarint n, n × { uvarint len, topic, varint partition, varint millis }  Watermarks
+//
+// where varint is encoding/binary's zig-zag Varint. DecodeCheckpoint
+// rejects other versions, trailing bytes, counts larger than the bytes
+// left, duplicate stores and partitions outside int32.
+//
+// # Value encoding
+//
+// The typed handles store every value (and every Map entry) as
+//
+//	00 payload                          no expiry
+//	01 int64 big-endian expiry, payload  expires when now >= expiry (epoch ms)
+//
+// where payload is the serde's encoding; a List payload is a sequence of
+// uvarint(len) element. These bytes are what the changelog carries, so a
+// restored value keeps its expiry. Map entries are stored under
+// uvarint(len(key)) key encoded(mapKey). Use one kind of handle per Store.
+//
+// # TTL
+//
+// WithTTL gives a handle a TTL in event time (Clock.EventTime, the task's
+// watermark) or processing time (Clock.ProcessingTime, the wall clock).
+// Every write sets expiry = now + After. A read of an expired value
+// returns absent and deletes it, so the delete reaches the changelog as a
+// tombstone with the next checkpoint. A Sweeper deletes expired values
+// nobody reads, examining a bounded number of entries per call and
+// resuming where it stopped; the engine calls it at checkpoints.
+//
+// # Memory
+//
+// Config.MemoryBudget (default 256 MiB) sizes everything; with budget B:
+//
+//   - Badger memtables: B/16 each (16 MiB; between 1 and 64 MiB), at most
+//     2 waiting to be flushed. Each memtable's arena is about 1.3 times its
+//     size, so memtables take 1.3·B/16 (one active) to 5.2·B/16 (one
+//     active, two queued, one flushing): 21 to 83 MiB.
+//   - Badger block cache B/8 (32 MiB) and index cache B/16 (16 MiB); with
+//     an index cache, table indexes and bloom filters are cached instead
+//     of all held in memory, so they do not grow with the data.
+//   - Per-task cache: Config.TaskCacheBytes, default B/32 (8 MiB), at
+//     least 4 MiB. The dirty part is further bounded by one Badger
+//     transaction (15% of a memtable: 2.4 MiB), see Atomicity.
+//
+// Badger's tables and logs are memory-mapped files; the pages it touches
+// count towards the resident set but are page cache the kernel can
+// reclaim. BENCHMARKS.md "State" has measured peaks.
+//
+// Badger's log lines go to Config.Logger: errors and warnings at their
+// level, info (housekeeping) and debug at debug.
+package state
