@@ -98,8 +98,8 @@ func Max[T cmp.Ordered]() Aggregation[T, Maybe[T]] {
 
 // Collect keeps every element of a window, for a process-window function
 // that needs the whole window: the emitted Result.Value is the window's
-// elements in arrival order (for merged sessions: the earlier session's
-// elements, then the later one's). The whole list is stored in the window
+// elements in arrival order; when a record merges sessions, the list is
+// the earlier sessions' lists in start order followed by that record. The whole list is stored in the window
 // state and re-encoded on every Add, so use it for small windows only.
 func Collect[V any]() Aggregation[V, []V] {
 	return Aggregation[V, []V]{
