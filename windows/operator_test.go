@@ -55,7 +55,7 @@ func TestNewOperatorValidation(t *testing.T) {
 // An emit error stops Advance; the next Advance resumes where it stopped
 // and nothing is emitted twice.
 func TestAdvanceEmitErrorResumes(t *testing.T) {
-	op, err := NewOperator(Spec{Assigner: mustAssigner(Tumbling(10*time.Second))}, state.NewMemStore(), serde.Int64(), Count[string]())
+	op, err := NewOperator(Spec{Assigner: mustAssigner(Tumbling(10 * time.Second))}, state.NewMemStore(), serde.Int64(), Count[string]())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestAdvanceEmitErrorResumes(t *testing.T) {
 }
 
 func TestSessionThreeWayMerge(t *testing.T) {
-	op, err := NewOperator(Spec{Assigner: mustAssigner(Session(20*time.Millisecond))}, state.NewMemStore(), serde.JSON[[]int](), Collect[int]())
+	op, err := NewOperator(Spec{Assigner: mustAssigner(Session(20 * time.Millisecond))}, state.NewMemStore(), serde.JSON[[]int](), Collect[int]())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +135,12 @@ func TestRestoreCorruptState(t *testing.T) {
 // hopping windows) every non-late record is counted in each of its windows.
 func TestRestoreEquivalence(t *testing.T) {
 	specs := map[string]Spec{
-		"tumbling":       {Assigner: mustAssigner(Tumbling(100*time.Millisecond)), Grace: 20 * time.Millisecond},
+		"tumbling":       {Assigner: mustAssigner(Tumbling(100 * time.Millisecond)), Grace: 20 * time.Millisecond},
 		"hopping":        {Assigner: mustAssigner(Hopping(100*time.Millisecond, 25*time.Millisecond))},
-		"session":        {Assigner: mustAssigner(Session(30*time.Millisecond)), Grace: 10 * time.Millisecond},
+		"session":        {Assigner: mustAssigner(Session(30 * time.Millisecond)), Grace: 10 * time.Millisecond},
 		"count":          {Assigner: mustAssigner(CountWindows(3))},
-		"tumbling-early": {Assigner: mustAssigner(Tumbling(100*time.Millisecond)), Emit: EmitEarly},
-		"session-early":  {Assigner: mustAssigner(Session(30*time.Millisecond)), Emit: EmitEarly},
+		"tumbling-early": {Assigner: mustAssigner(Tumbling(100 * time.Millisecond)), Emit: EmitEarly},
+		"session-early":  {Assigner: mustAssigner(Session(30 * time.Millisecond)), Emit: EmitEarly},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {

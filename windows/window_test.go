@@ -174,7 +174,7 @@ func TestTrackerValidation(t *testing.T) {
 
 func TestStrategy(t *testing.T) {
 	tests := []struct {
-		s        Strategy
+		s         Strategy
 		max, want int64
 	}{
 		{Monotonous(), 1000, 1000},
