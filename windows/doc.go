@@ -138,7 +138,11 @@
 //	version(1) flags(1: bit 0 = complete count window) int64be(end) uvarint(count) accumulator
 //
 // where the accumulator is encoded by the operator's serde. A session is
-// one entry at its start; merging deletes the merged entries. The
-// in-memory index costs one entry per open window; early-emission
-// bookkeeping is in memory only (nothing is pending at a checkpoint).
+// one entry at its start; merging deletes the merged entries.
+//
+// The in-memory indexes cost one entry per open window (plus, for
+// sessions, a per-key list of session bounds, so Add never scans the
+// Store); early-emission bookkeeping is in memory only, because the engine
+// calls Advance at every checkpoint barrier and so nothing is pending in
+// checkpointed state.
 package windows

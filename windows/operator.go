@@ -1,8 +1,6 @@
 package windows
 
 import (
-	"bytes"
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,6 +99,8 @@ type Operator[V, A any] struct {
 	byEnd winHeap         // time windows by (end, key, start); may hold stale entries
 	ready map[winID]int64 // complete count windows awaiting emission: id -> end
 	dirty map[winID]int64 // EmitEarly: windows changed since the last Advance
+	// sessions: per key, its sessions sorted by start (session windows only)
+	sessions map[string][]Window
 
 	scratch []Window
 	kbuf    []byte
@@ -160,6 +160,8 @@ func (o *Operator[V, A]) Restore() error {
 	o.byEnd = o.byEnd[:0]
 	o.ready = make(map[winID]int64)
 	o.dirty = make(map[winID]int64)
+	o.sessions = make(map[string][]Window)
+	session := o.spec.Assigner.kind == KindSession
 
 	switch raw, err := o.store.Get(metaWatermarkKey); {
 	case errors.Is(err, state.ErrNotFound):
@@ -189,13 +191,16 @@ func (o *Operator[V, A]) Restore() error {
 		case !count:
 			o.open[id] = e.end
 			o.byEnd = append(o.byEnd, heapEntry{end: e.end, id: id})
+			if session { // the scan is in (key, start) order
+				o.sessions[id.key] = append(o.sessions[id.key], Window{Start: start, End: e.end})
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("windows: restore: %w", err)
 	}
-	heap.Init(&o.byEnd)
+	o.byEnd.init()
 	return nil
 }
 
@@ -255,7 +260,7 @@ func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
 		id := winID{key: string(key), start: w.Start}
 		if isNew {
 			o.open[id] = w.End
-			heap.Push(&o.byEnd, heapEntry{end: w.End, id: id})
+			o.byEnd.push(heapEntry{end: w.End, id: id})
 		}
 		if o.spec.Emit == EmitEarly {
 			o.dirty[id] = w.End
@@ -264,39 +269,25 @@ func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
 	return nil
 }
 
-type sessionPart struct {
-	w   Window
-	acc []byte
-}
-
-var errStopScan = errors.New("windows: stop scan")
-
 func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
 	merged := Window{Start: ts, End: satAdd(ts, o.spec.Assigner.gap)}
-	var parts []sessionPart
-	err := o.store.Scan(appendKeyPrefix(o.kbuf[:0], key), func(k, val []byte) error {
-		_, start, err := decodeEntryKey(k)
-		if err != nil {
-			return err
+	skey := string(key)
+	list := o.sessions[skey] // sorted by start, disjoint
+	// Sessions overlapping [ts, ts+gap) form a contiguous run list[lo:hi].
+	lo, _ := slices.BinarySearchFunc(list, ts, func(w Window, t int64) int {
+		if w.End <= t {
+			return -1
 		}
-		if start >= merged.End { // sessions are scanned in start order
-			return errStopScan
-		}
-		e, err := decodeEntry(val)
-		if err != nil {
-			return err
-		}
-		if e.end > ts { // overlaps [ts, ts+gap)
-			parts = append(parts, sessionPart{w: Window{Start: start, End: e.end}, acc: bytes.Clone(e.acc)})
-		}
-		return nil
+		return 1
 	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return Late{}, fmt.Errorf("windows: session scan: %w", err)
+	hi := lo
+	for hi < len(list) && list[hi].Start < merged.End {
+		hi++
 	}
-	for _, p := range parts {
-		merged.Start = min(merged.Start, p.w.Start)
-		merged.End = max(merged.End, p.w.End)
+	parts := list[lo:hi]
+	if len(parts) > 0 {
+		merged.Start = min(merged.Start, parts[0].Start)
+		merged.End = max(merged.End, parts[len(parts)-1].End)
 	}
 	if o.closed(merged.End, o.wm) {
 		return Late{Late: true, Windows: []Window{merged}, Watermark: o.wm}, nil
@@ -306,9 +297,13 @@ func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
 		a = o.agg.Init()
 	}
 	for i, p := range parts {
-		pa, err := o.acc.Decode(p.acc)
+		o.kbuf = appendEntryKey(o.kbuf[:0], key, p.Start)
+		pa, _, isNew, err := o.load(o.kbuf)
 		if err != nil {
-			return Late{}, fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
+			return Late{}, err
+		}
+		if isNew {
+			return Late{}, fmt.Errorf("%w: session %q %v in the index but not in the store", ErrCorruptState, key, p)
 		}
 		if i == 0 {
 			a = pa
@@ -317,13 +312,12 @@ func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
 		}
 	}
 	a = o.agg.Add(a, v)
-	skey := string(key)
 	for _, p := range parts {
-		id := winID{key: skey, start: p.w.Start}
+		id := winID{key: skey, start: p.Start}
 		delete(o.open, id)
 		delete(o.dirty, id)
-		if p.w.Start != merged.Start {
-			if err := o.store.Delete(appendEntryKey(o.kbuf[:0], key, p.w.Start)); err != nil {
+		if p.Start != merged.Start {
+			if err := o.store.Delete(appendEntryKey(o.kbuf[:0], key, p.Start)); err != nil {
 				return Late{}, fmt.Errorf("windows: delete session: %w", err)
 			}
 		}
@@ -331,15 +325,31 @@ func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
 	if err := o.save(appendEntryKey(o.kbuf[:0], key, merged.Start), 0, merged.End, 0, a); err != nil {
 		return Late{}, err
 	}
+	unchanged := len(parts) == 1 && parts[0] == merged
+	o.sessions[skey] = slices.Replace(list, lo, hi, merged)
 	id := winID{key: skey, start: merged.Start}
 	o.open[id] = merged.End
-	if len(parts) != 1 || parts[0].w != merged {
-		heap.Push(&o.byEnd, heapEntry{end: merged.End, id: id})
+	if !unchanged {
+		o.byEnd.push(heapEntry{end: merged.End, id: id})
 	}
 	if o.spec.Emit == EmitEarly {
 		o.dirty[id] = merged.End
 	}
 	return Late{}, nil
+}
+
+// dropSession removes the session of key starting at start from the index.
+func (o *Operator[V, A]) dropSession(key string, start int64) {
+	list := o.sessions[key]
+	i := slices.IndexFunc(list, func(w Window) bool { return w.Start == start })
+	if i < 0 {
+		return
+	}
+	if list = slices.Delete(list, i, i+1); len(list) == 0 {
+		delete(o.sessions, key)
+	} else {
+		o.sessions[key] = list
+	}
 }
 
 func (o *Operator[V, A]) addCount(key []byte, v V) error {
@@ -438,12 +448,12 @@ func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) er
 		}
 	} else {
 		for len(o.byEnd) > 0 && o.closed(o.byEnd[0].end, o.wm) {
-			he := heap.Pop(&o.byEnd).(heapEntry)
+			he := o.byEnd.pop()
 			if end, ok := o.open[he.id]; !ok || end != he.end {
 				continue // stale: merged away, extended or already emitted
 			}
 			if err := o.emitFinal(he.id, emit); err != nil {
-				heap.Push(&o.byEnd, he)
+				o.byEnd.push(he)
 				return err
 			}
 			delete(o.open, he.id)
@@ -504,6 +514,9 @@ func (o *Operator[V, A]) emitFinal(id winID, emit func(Result[A]) error) error {
 		return fmt.Errorf("windows: delete window: %w", err)
 	}
 	delete(o.dirty, id)
+	if o.spec.Assigner.kind == KindSession {
+		o.dropSession(id.key, id.start)
+	}
 	return nil
 }
 
@@ -540,15 +553,59 @@ func (a heapEntry) compare(b heapEntry) int {
 	return 0
 }
 
+// winHeap is a binary min-heap of heapEntry (typed, so pushing and
+// popping do not box entries as container/heap would).
 type winHeap []heapEntry
 
-func (h winHeap) Len() int           { return len(h) }
-func (h winHeap) Less(i, j int) bool { return h[i].compare(h[j]) < 0 }
-func (h winHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *winHeap) Push(x any)        { *h = append(*h, x.(heapEntry)) }
-func (h *winHeap) Pop() any {
+func (h *winHeap) init() {
+	for i := len(*h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *winHeap) push(e heapEntry) {
+	*h = append(*h, e)
+	h.up(len(*h) - 1)
+}
+
+func (h *winHeap) pop() heapEntry {
 	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	top := old[0]
+	n := len(old) - 1
+	old[0] = old[n]
+	*h = old[:n]
+	if n > 0 {
+		h.down(0)
+	}
+	return top
+}
+
+func (h winHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[i].compare(h[p]) >= 0 {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (h winHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h[r].compare(h[l]) < 0 {
+			m = r
+		}
+		if h[m].compare(h[i]) >= 0 {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }
