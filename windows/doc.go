@@ -145,4 +145,21 @@
 // Store); early-emission bookkeeping is in memory only, because the engine
 // calls Advance at every checkpoint barrier and so nothing is pending in
 // checkpointed state.
+//
+// # Invariants
+//
+//   - Watermarks never go backwards: per partition, per task (Tracker),
+//     and per operator (the operator keeps the highest watermark it was
+//     given, persisted in its Store by Advance, so even after Restore a
+//     smaller watermark cannot reopen an emitted window).
+//   - A window's final result is emitted in the same step that deletes its
+//     state, so it is emitted once per committed checkpoint history: if
+//     the checkpoint aborts, the engine discards the state writes and the
+//     emitted records together, and must call Operator.Restore, because
+//     the in-memory indexes describe the discarded writes.
+//   - Everything in memory is derived from the Store (Restore rebuilds
+//     it), except EmitEarly's changed-window set, which is empty at every
+//     barrier.
+//   - Control records carry watermarks, never data; a repartition
+//     partition's watermark depends only on them.
 package windows
