@@ -65,6 +65,15 @@
 // [AdvanceWhenIdle] it then also advances with wall-clock time elapsed
 // since they all went idle, so the last windows close.
 //
+// Checkpoints: the engine stores [Tracker.Partitions] watermarks in the
+// task's checkpoint record. When a task starts, or after an aborted
+// checkpoint (when it seeks back and replays records), it builds a new
+// Tracker and calls [Tracker.Seed] with those watermarks; reusing the old
+// Tracker would judge replayed records against a watermark they did not
+// see the first time. Idleness depends on processing time, so a replay
+// may still decide lateness differently; the transaction makes whichever
+// decision is committed the only one visible.
+//
 // # Watermarks across repartition topics
 //
 // A task that writes to a repartition topic writes, at every checkpoint, a
