@@ -1,6 +1,7 @@
 package serde
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,10 +32,7 @@ type bytesSerde struct{}
 
 func (bytesSerde) Encode(v []byte) ([]byte, error) { return v, nil }
 func (bytesSerde) Decode(b []byte) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	return append([]byte(nil), b...), nil
+	return bytes.Clone(b), nil // keeps nil (a tombstone) apart from empty
 }
 
 // String encodes a string as its UTF-8 bytes.

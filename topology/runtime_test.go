@@ -241,7 +241,7 @@ func TestStatelessOperators(t *testing.T) {
 			program: func(t *topology.Topology) {
 				a := topology.Source(t, "in", str, str)
 				b := topology.Source(t, "in2", str, str)
-				topology.To(topology.Merge([]topology.Stream[string, string]{a, b}), "out")
+				topology.To(topology.Merge(a, []topology.Stream[string, string]{b}), "out")
 			},
 			in: []*kgo.Record{
 				in("in", 0, "a", "1", 1),
@@ -260,7 +260,7 @@ func TestStatelessOperators(t *testing.T) {
 				s := topology.Source(t, "in", str, str)
 				x := topology.MapValues(s, func(_, v string) (string, error) { return v + "-x", nil })
 				y := topology.MapValues(s, func(_, v string) (string, error) { return v + "-y", nil })
-				m := topology.Merge([]topology.Stream[string, string]{x, y})
+				m := topology.Merge(x, []topology.Stream[string, string]{y})
 				topology.To(topology.WithSerdes(m, str, str), "out")
 			},
 			in: []*kgo.Record{in("in", 0, "a", "v", 1)},

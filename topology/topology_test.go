@@ -448,7 +448,7 @@ func TestBuildValidation(t *testing.T) {
 			program: func(t *topology.Topology) {
 				a := topology.Source(t, "in", str, str, topology.Named("a"))
 				b := topology.Source(t, "in", str, str, topology.Named("b"))
-				topology.To(topology.Merge([]topology.Stream[string, string]{a, b}), "out")
+				topology.To(topology.Merge(a, []topology.Stream[string, string]{b}), "out")
 			},
 			want: []string{`topic "in" is read by both "a" and "b": read it once and use the stream twice`},
 		},
@@ -458,7 +458,7 @@ func TestBuildValidation(t *testing.T) {
 				topology.To(topology.Source(t, "in", str, str), "out1")
 				topology.To(topology.Source(t, "in", str, str), "out2")
 			},
-			want: []string{`operator name "source-in" is used twice`},
+			want: []string{`operator name "source-in" is used twice`, `topic "in" is read by both`},
 		},
 		{
 			name: "missing serdes before To after Map",
@@ -576,9 +576,9 @@ func TestBuildValidation(t *testing.T) {
 				a := topology.Source(t, "a", str, str)
 				other := topology.New()
 				b := topology.Source(other, "b", str, str)
-				topology.To(topology.Merge([]topology.Stream[string, string]{a, b}), "out")
+				topology.To(topology.Merge(a, []topology.Stream[string, string]{b}), "out")
 			},
-			want: []string{"Merge: streams from different topologies"},
+			want: []string{`Merge: stream "source-b" belongs to another topology`},
 		},
 		{
 			name: "several problems at once",

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrorPolicy says what happens to a record that cannot be decoded or whose
+// user function returns an error.
+type ErrorPolicy string
+
+const (
+	// OnErrorDLQ produces the original record to "<app>-dlq" with headers
+	// saying why and where from, and goes on. The default.
+	OnErrorDLQ ErrorPolicy = "dlq"
+	// OnErrorSkip counts and logs the record, and goes on.
+	OnErrorSkip ErrorPolicy = "skip"
+	// OnErrorFail stops the engine with the error.
+	OnErrorFail ErrorPolicy = "fail"
+)
+
+// Guarantee is the processing guarantee.
+type Guarantee string
+
+const (
+	// AtLeastOnce commits consumed offsets after the outputs are
+	// acknowledged: a crash may repeat output since the last commit.
+	AtLeastOnce Guarantee = "at_least_once"
+)
+
+// Config configures an Engine. Start from DefaultConfig; Validate reports
+// every problem at once.
+type Config struct {
+	// Brokers are the seed brokers, host:port. Required.
+	Brokers []string
+	// AppID is the consumer group id and the prefix of internal topics.
+	// Required.
+	AppID string
+	// Guarantee. Default AtLeastOnce.
+	Guarantee Guarantee
+	// CommitInterval is the time between checkpoints (the commit point).
+	// Default 100ms.
+	CommitInterval time.Duration
+	// OnError is the policy for bad records. Default OnErrorDLQ.
+	OnError ErrorPolicy
+	// HTTPAddr serves /healthz, /readyz, /metrics and the JSON API.
+	// Default "127.0.0.1:0" (a free loopback port, logged at start);
+	// "" disables the server.
+	HTTPAddr string
+	// SessionTimeout is the consumer group session timeout: how long a
+	// silent process keeps its partitions. Default 10s.
+	SessionTimeout time.Duration
+	// MaxPollRecords bounds the records handed to tasks between two
+	// rebalance/commit opportunities. Default 10000.
+	MaxPollRecords int
+	// MaxBufferedRecords bounds produced records not yet acknowledged;
+	// when full, processing (and so fetching) waits: backpressure.
+	// Default 100000.
+	MaxBufferedRecords int
+	// ClientOpts are extra franz-go options (TLS, SASL, ...), applied
+	// after weir's own.
+	ClientOpts []kgo.Opt
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default set; Brokers and AppID
+// still need values.
+func DefaultConfig() Config {
+	return Config{
+		Guarantee:          AtLeastOnce,
+		CommitInterval:     100 * time.Millisecond,
+		OnError:            OnErrorDLQ,
+		HTTPAddr:           "127.0.0.1:0",
+		SessionTimeout:     10 * time.Second,
+		MaxPollRecords:     10000,
+		MaxBufferedRecords: 100000,
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("engine: "+format, args...)) }
+	if len(c.Brokers) == 0 {
+		bad("no brokers: pass --brokers host:port (e.g. the address printed by 'processor dev-broker')")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("broker %q: want host:port", b)
+		}
+	}
+	if c.AppID == "" {
+		bad("no application id: pass --app-id NAME; processes with the same id share the work")
+	}
+	switch c.Guarantee {
+	case AtLeastOnce:
+	default:
+		bad("guarantee %q: want %q", c.Guarantee, AtLeastOnce)
+	}
+	switch c.OnError {
+	case OnErrorDLQ, OnErrorSkip, OnErrorFail:
+	default:
+		bad("on-error %q: want dlq, skip or fail", c.OnError)
+	}
+	if c.CommitInterval < time.Millisecond {
+		bad("commit interval %v: want at least 1ms", c.CommitInterval)
+	}
+	if c.SessionTimeout < time.Second {
+		bad("session timeout %v: want at least 1s", c.SessionTimeout)
+	}
+	if c.MaxPollRecords < 1 {
+		bad("max poll records %d: want at least 1", c.MaxPollRecords)
+	}
+	if c.MaxBufferedRecords < 1 {
+		bad("max buffered records %d: want at least 1", c.MaxBufferedRecords)
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("http address %q: want host:port, e.g. 127.0.0.1:8080", c.HTTPAddr)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.Default()
+	}
+	return c.Logger
+}

@@ -1,0 +1,519 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/topology"
+)
+
+// Engine runs a topology as one member of the application's consumer group.
+// Start several processes (or Engines) with the same AppID to share the
+// work; Kafka's group protocol spreads the partitions, and so the tasks.
+type Engine struct {
+	cfg  Config
+	plan *topology.Plan
+	log  *slog.Logger
+	m    *metrics
+
+	// Set by Run before the group is joined; read-only afterwards.
+	cl  *kgo.Client
+	lay *layout
+	out map[string]prometheus.Counter // records_out per topic, built once
+
+	// tasks and byTP belong to whoever holds the group "turn": the
+	// processing loop between PollRecords and AllowRebalance, or a
+	// rebalance callback. BlockRebalanceOnPoll makes those exclusive
+	// (franz-go gates polls and callbacks against each other), so no lock
+	// is needed; see DESIGN notes, "goroutine ownership".
+	tasks map[topology.TaskID]*task
+	byTP  map[tp]*task
+
+	produceErr atomic.Pointer[error]
+	ready      atomic.Bool
+	httpAddr   atomic.Pointer[string]
+
+	snapMu sync.Mutex
+	snap   []TaskInfo // published by the owner of tasks, read by HTTP
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// task is the engine's side of one task: the runtime operators, the
+// positions to commit and the task's state stores.
+type task struct {
+	id  topology.TaskID
+	rt  *topology.Task
+	pos map[string]kgo.EpochOffset // topic -> next offset to process (partition = id.Partition)
+	// dirty says pos moved since the last checkpoint.
+	dirty  bool
+	stores map[string]state.Store
+}
+
+// New validates the configuration and the topology. It does not contact
+// Kafka; Run does.
+func New(t *topology.Topology, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	plan, err := t.Build(cfg.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{
+		cfg:   cfg,
+		plan:  plan,
+		log:   cfg.logger().With("app", cfg.AppID),
+		m:     newMetrics(),
+		tasks: make(map[topology.TaskID]*task),
+		byTP:  make(map[tp]*task),
+	}, nil
+}
+
+// Plan returns the engine's topology plan.
+func (e *Engine) Plan() *topology.Plan { return e.plan }
+
+// HTTPAddr returns the address the HTTP server listens on, once Run has
+// started it ("" before, or when disabled).
+func (e *Engine) HTTPAddr() string {
+	if p := e.httpAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Ready reports whether the engine has joined its group and runs tasks.
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
+// Run joins the group and processes records until ctx is cancelled or a
+// fatal error occurs. On cancellation it stops at a batch boundary, runs a
+// last checkpoint (committing what was processed), leaves the group and
+// returns nil. Run owns every goroutine it starts and returns only after
+// they have exited. An Engine runs once.
+func (e *Engine) Run(ctx context.Context) error {
+	// Shutdown order, the reverse of start:
+	//  1. the loop returns at a batch boundary (ctx cancelled or fatal);
+	//  2. a final checkpoint commits what was processed;
+	//  3. the client leaves the group (revoke callback: nothing left);
+	//  4. the HTTP server stops; Run returns when every goroutine is done.
+	adm, err := kadm.NewOptClient(append([]kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...)}, e.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("engine: admin client: %w", err)
+	}
+	defer adm.Close()
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	e.lay, err = setupTopics(setupCtx, adm, e.plan)
+	cancel()
+	if err != nil {
+		return err
+	}
+	e.out = make(map[string]prometheus.Counter)
+	for topic := range e.lay.partitions {
+		e.out[topic] = e.m.recordsOut.WithLabelValues(topic)
+	}
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(e.cfg.Brokers...),
+		kgo.ConsumerGroup(e.cfg.AppID),
+		kgo.ConsumeTopics(e.plan.SourceTopics()...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(e.cfg.SessionTimeout),
+		kgo.OnPartitionsAssigned(e.onAssigned),
+		kgo.OnPartitionsRevoked(e.onRevoked),
+		kgo.OnPartitionsLost(e.onLost),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MaxBufferedRecords(e.cfg.MaxBufferedRecords),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.WithLogger(kgoLogger{e.log}),
+	}
+	e.cl, err = kgo.NewClient(append(opts, e.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("engine: client: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var srv *http.Server
+	if e.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+		if err != nil {
+			e.cl.Close()
+			return fmt.Errorf("engine: http: %w (pick another --http address)", err)
+		}
+		addr := ln.Addr().String()
+		e.httpAddr.Store(&addr)
+		srv = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("engine: http: %w", err)
+			}
+			return nil
+		})
+		e.log.Info("http server listening", "addr", "http://"+addr)
+	}
+	g.Go(func() error {
+		err := e.loop(gctx)
+		e.shutdown()
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			srv.Shutdown(sctx) //nolint:errcheck // best effort on the way out
+			cancel()
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+// loop is the processing loop: poll a batch, run it through the tasks, take
+// a checkpoint when due, let a pending rebalance in, repeat.
+func (e *Engine) loop(ctx context.Context) error {
+	e.log.Info("joining group", "brokers", e.cfg.Brokers, "topics", e.plan.SourceTopics())
+	lastCheckpoint := time.Now()
+	for {
+		fetches := e.cl.PollRecords(ctx, e.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return e.finalCheckpoint()
+		}
+		var fatal error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if fatal != nil || len(p.Records) == 0 {
+				return
+			}
+			t := e.byTP[tp{p.Topic, p.Partition}]
+			if t == nil {
+				// Cannot happen: franz-go returns no records of a
+				// partition after its revoke callback ran.
+				fatal = fmt.Errorf("engine: records for partition %s/%d that no task owns", p.Topic, p.Partition)
+				return
+			}
+			in := e.m.recordsIn.WithLabelValues(p.Topic)
+			for _, rec := range p.Records {
+				if err := e.process(t, rec); err != nil {
+					fatal = err
+					return
+				}
+			}
+			last := p.Records[len(p.Records)-1]
+			t.pos[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+			t.dirty = true
+			in.Add(float64(len(p.Records)))
+			e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-last.Offset-1, 0))
+		})
+		if fatal == nil {
+			fatal = e.producerFailed()
+		}
+		if fatal != nil {
+			e.cl.AllowRebalance()
+			return fatal
+		}
+		if time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
+			if err := e.checkpoint(ctx); err != nil {
+				e.cl.AllowRebalance()
+				if ctx.Err() != nil {
+					return e.finalCheckpoint()
+				}
+				return err
+			}
+			lastCheckpoint = time.Now()
+		}
+		e.cl.AllowRebalance()
+	}
+}
+
+// process runs one record through its task and applies the error policy to
+// a bad record. It returns only fatal errors.
+func (e *Engine) process(t *task, rec *kgo.Record) error {
+	err := t.rt.Process(rec)
+	if err == nil {
+		return nil
+	}
+	kind := ""
+	var se *topology.SourceError
+	var oe *topology.OperatorError
+	switch {
+	case errors.As(err, &se):
+		kind = "decode"
+	case errors.As(err, &oe):
+		kind = "operator"
+	default:
+		return err
+	}
+	e.m.errors.WithLabelValues(rec.Topic, kind, string(e.cfg.OnError)).Inc()
+	switch e.cfg.OnError {
+	case OnErrorFail:
+		return fmt.Errorf("engine: task %s: record %s/%d@%d: %w (--on-error=fail stops here; use dlq to set bad records aside)", t.id, rec.Topic, rec.Partition, rec.Offset, err)
+	case OnErrorSkip:
+		e.log.Warn("skipping bad record", "task", t.id, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return nil
+	default:
+		return e.produce(dlqRecord(e.cfg.AppID, rec, err))
+	}
+}
+
+// Header names on dead-letter records.
+const (
+	HeaderError           = "weir.error"
+	HeaderSourceTopic     = "weir.source.topic"
+	HeaderSourcePartition = "weir.source.partition"
+	HeaderSourceOffset    = "weir.source.offset"
+)
+
+// dlqRecord is the original record (key, value, headers, timestamp) plus
+// headers saying why it failed and where it came from.
+func dlqRecord(appID string, rec *kgo.Record, err error) *kgo.Record {
+	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+4)
+	h = append(h, rec.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(rec.Partition)))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
+	)
+	return &kgo.Record{Topic: DLQTopic(appID), Partition: 0, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp}
+}
+
+// produce hands a record to the producer. It blocks while the producer's
+// buffer is full, which stops the loop and so the fetching: backpressure.
+func (e *Engine) produce(rec *kgo.Record) error {
+	e.cl.Produce(context.Background(), rec, e.onProduced)
+	return nil
+}
+
+// onProduced runs on franz-go's goroutines once a record is acknowledged or
+// has failed for good; the first failure stops the engine at the next batch
+// boundary (its offsets are never committed).
+func (e *Engine) onProduced(r *kgo.Record, err error) {
+	if err != nil {
+		err = fmt.Errorf("engine: produce to %s[%d]: %w", r.Topic, r.Partition, err)
+		e.produceErr.CompareAndSwap(nil, &err)
+		return
+	}
+	if c, ok := e.out[r.Topic]; ok {
+		c.Inc()
+	}
+}
+
+func (e *Engine) producerFailed() error {
+	if p := e.produceErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// checkpoint is the commit point, the one place where processed input
+// becomes committed: wait until every produced record is acknowledged,
+// then commit the next offsets of every task. The caller holds the group
+// turn (see Engine.tasks).
+func (e *Engine) checkpoint(ctx context.Context) error {
+	start := time.Now()
+	err := e.commit(ctx)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	e.m.checkpoints.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (e *Engine) commit(ctx context.Context) error {
+	if err := e.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("engine: checkpoint: flush: %w", err)
+	}
+	if err := e.producerFailed(); err != nil {
+		return err
+	}
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	var dirty []*task
+	for _, t := range e.tasks {
+		if !t.dirty {
+			continue
+		}
+		dirty = append(dirty, t)
+		for topic, off := range t.pos {
+			if offsets[topic] == nil {
+				offsets[topic] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[topic][t.id.Partition] = off
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	e.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerrOf(p.ErrorCode); perr != nil && cerr == nil {
+					cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, perr)
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		return fmt.Errorf("engine: checkpoint: commit offsets: %w", cerr)
+	}
+	for _, t := range dirty {
+		t.dirty = false
+	}
+	return nil
+}
+
+// finalCheckpoint commits what was processed before a graceful stop.
+func (e *Engine) finalCheckpoint() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.checkpoint(ctx); err != nil {
+		return fmt.Errorf("engine: final checkpoint: %w", err)
+	}
+	return nil
+}
+
+// shutdown leaves the group and closes the client. The revoke callback it
+// triggers finds nothing left to commit.
+func (e *Engine) shutdown() {
+	e.ready.Store(false)
+	e.cl.AllowRebalance() // the loop may have stopped mid-turn; leaving needs a rebalance
+	e.cl.Close()
+	e.log.Info("stopped")
+}
+
+// onAssigned creates the tasks of newly assigned partitions. It runs on
+// franz-go's group goroutine while the loop is parked (BlockRebalanceOnPoll).
+func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	for topic, parts := range assigned {
+		st := e.plan.SubtopologyFor(topic)
+		for _, p := range parts {
+			id := topology.TaskID{Subtopology: st.ID, Partition: p}
+			t, ok := e.tasks[id]
+			if !ok {
+				var err error
+				if t, err = e.newTask(st, id); err != nil {
+					// A task that cannot be built is a programming
+					// error in the topology's factories: stop.
+					err = fmt.Errorf("engine: task %s: %w", id, err)
+					e.produceErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				e.tasks[id] = t
+			}
+			e.byTP[tp{topic, p}] = t
+		}
+	}
+	e.publish()
+	e.ready.Store(true)
+	e.log.Info("partitions assigned", "partitions", assigned, "tasks", len(e.tasks))
+}
+
+// onRevoked commits everything processed, then closes the tasks that lost
+// their partitions, before franz-go hands the partitions to another member.
+func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	if err := e.checkpoint(ctx); err != nil {
+		// The new owner resumes from the last commit: at-least-once
+		// repeats the records since then.
+		e.log.Warn("checkpoint before revoke failed", "err", err)
+	}
+	e.dropPartitions(revoked)
+	e.log.Info("partitions revoked", "partitions", revoked, "tasks", len(e.tasks))
+}
+
+// onLost drops the tasks of partitions that are gone already (session
+// expired, fenced): committing is pointless, the new owner has them.
+func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.dropPartitions(lost)
+	e.log.Warn("partitions lost", "partitions", lost, "tasks", len(e.tasks))
+}
+
+func (e *Engine) dropPartitions(parts map[string][]int32) {
+	for topic, ps := range parts {
+		for _, p := range ps {
+			key := tp{topic, p}
+			t := e.byTP[key]
+			delete(e.byTP, key)
+			e.m.dropLag(topic, p)
+			if t == nil {
+				continue
+			}
+			delete(t.pos, topic)
+			if !e.ownsAny(t) {
+				delete(e.tasks, t.id)
+			}
+		}
+	}
+	e.publish()
+}
+
+func (e *Engine) ownsAny(t *task) bool {
+	for _, topic := range t.rt.Topics() {
+		if e.byTP[tp{topic, t.id.Partition}] == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) newTask(st *topology.Subtopology, id topology.TaskID) (*task, error) {
+	t := &task{id: id, pos: make(map[string]kgo.EpochOffset), stores: make(map[string]state.Store)}
+	rt, err := st.NewTask(topology.TaskEnv{
+		AppID:   e.cfg.AppID,
+		Task:    id,
+		Produce: e.produce,
+		Partitions: func(topic string) (int32, error) {
+			n, ok := e.lay.partitions[topic]
+			if !ok {
+				return 0, fmt.Errorf("unknown topic %q", topic)
+			}
+			return n, nil
+		},
+		Store: func(name string) (state.Store, error) {
+			s, ok := t.stores[name]
+			if !ok {
+				s = state.NewMemStore()
+				t.stores[name] = s
+			}
+			return s, nil
+		},
+		Logger: e.log.With("task", id.String()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.rt = rt
+	return t, nil
+}
+
+func kerrOf(code int16) error { return kerr.ErrorForCode(code) }

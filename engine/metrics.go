@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are one engine's Prometheus collectors, in a registry of its own
+// so that several engines can live in one process (tests).
+type metrics struct {
+	reg         *prometheus.Registry
+	recordsIn   *prometheus.CounterVec
+	recordsOut  *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	lag         *prometheus.GaugeVec
+	checkpoints *prometheus.HistogramVec
+	tasks       prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_records_in_total", Help: "Records consumed and handed to tasks, by topic.",
+		}, []string{"topic"}),
+		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_records_out_total", Help: "Records produced and acknowledged, by topic.",
+		}, []string{"topic"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_processing_errors_total", Help: "Records that failed to decode or whose operator failed, by source topic, kind (decode, operator) and the policy applied.",
+		}, []string{"topic", "kind", "policy"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "weir_consumer_lag", Help: "Records between the partition's high watermark and the next record to process.",
+		}, []string{"topic", "partition"}),
+		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "weir_checkpoint_duration_seconds", Help: "Duration of checkpoints (flush outputs, commit offsets), by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"outcome"}),
+		tasks: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_tasks", Help: "Tasks owned by this process.",
+		}),
+	}
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) setLag(topic string, partition int32, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(lag))
+}
+
+func (m *metrics) dropLag(topic string, partition int32) {
+	m.lag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+}

@@ -1,0 +1,166 @@
+package topology
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/weirstream/weir/serde"
+)
+
+// Kind names what an operator does. It appears in derived operator names
+// and in Describe output.
+type Kind string
+
+const (
+	KindSource          Kind = "source"
+	KindSink            Kind = "sink"
+	KindMap             Kind = "map"
+	KindMapValues       Kind = "map-values"
+	KindFilter          Kind = "filter"
+	KindFlatMap         Kind = "flat-map"
+	KindPeek            Kind = "peek"
+	KindMerge           Kind = "merge"
+	KindBranch          Kind = "branch"
+	KindSelectKey       Kind = "select-key"
+	KindProcess         Kind = "process"
+	KindRepartitionSink Kind = "repartition-sink"
+	KindRepartitionSrc  Kind = "repartition-source"
+)
+
+// Topology is a graph of typed operators under construction. Build it with
+// the package functions (Source, Map, To, ...), then call Build with an
+// application id to get the runnable Plan.
+//
+// A Topology is not safe for concurrent construction. Construction errors
+// (a duplicate name, a missing serde) are collected and reported together
+// by Build, so the DSL calls themselves never fail.
+type Topology struct {
+	nodes  []*node
+	names  map[string]*node
+	stores map[string]*node
+	errs   []error
+}
+
+// New returns an empty Topology.
+func New() *Topology {
+	return &Topology{names: make(map[string]*node), stores: make(map[string]*node)}
+}
+
+type node struct {
+	id       int
+	name     string
+	kind     Kind
+	parents  []*node
+	children []*node
+	// topic is the topic a source reads or a sink writes. For repartition
+	// nodes it is the operator-derived suffix; the real topic name is
+	// "<app>-<suffix>" (see Plan.topicName).
+	topic    string
+	internal bool
+	stores   []string
+	// build creates the node's runtime function for one task. For a
+	// source it returns a sourceFunc; for any other node it returns
+	// func(*Context, Record[K, V]) error for the node's input types.
+	build func(tb *taskBuilder) (any, error)
+}
+
+// Stream is a typed stream of records in a Topology. It is a value: passing
+// it to several operators fans its records out to each of them.
+type Stream[K, V any] struct {
+	t   *Topology
+	n   *node
+	ks  serde.Serde[K]
+	vs  serde.Serde[V]
+	rek bool // the key changed since the last partitioning by key
+}
+
+// Topology returns the topology the stream belongs to.
+func (s Stream[K, V]) Topology() *Topology { return s.t }
+
+// Name returns the name of the operator that produces the stream.
+func (s Stream[K, V]) Name() string { return s.n.name }
+
+// Opt configures one operator.
+type Opt interface{ apply(*opCfg) }
+
+type opCfg struct {
+	name      string
+	stores    []string
+	timestamp any // TimestampExtractor[K, V], checked by Source
+}
+
+type optFunc func(*opCfg)
+
+func (f optFunc) apply(c *opCfg) { f(c) }
+
+// Named gives the operator a stable name. State stores and internal topics
+// are named after operators, so name every operator whose name reaches
+// Kafka (keyed operations, repartitions) before running in production;
+// derived names ("map-3") change when operators are added before them.
+func Named(name string) Opt { return optFunc(func(c *opCfg) { c.name = name }) }
+
+// WithTimestamps sets a Source's event-time extractor. The types must match
+// the Source's key and value types; Build reports a mismatch.
+func WithTimestamps[K, V any](fn TimestampExtractor[K, V]) Opt {
+	return optFunc(func(c *opCfg) { c.timestamp = fn })
+}
+
+// Stores declares the state stores a Process operator uses. Store names are
+// global to the topology; each becomes a changelog topic
+// "<app>-<store>-changelog".
+func Stores(names ...string) Opt {
+	return optFunc(func(c *opCfg) { c.stores = append(c.stores, names...) })
+}
+
+func applyOpts(opts []Opt) opCfg {
+	var c opCfg
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	return c
+}
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
+
+func (t *Topology) errorf(format string, args ...any) {
+	t.errs = append(t.errs, invalidf(format, args...))
+}
+
+// add registers a node with a user-given or derived name.
+func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
+	n := &node{id: len(t.nodes), kind: kind, name: cfg.name}
+	if n.name == "" {
+		n.name = fmt.Sprintf("%s-%d", kind, n.id)
+	}
+	if !validName.MatchString(n.name) {
+		t.errorf("operator name %q: use 1-200 characters of [a-zA-Z0-9._-]", n.name)
+	}
+	if prev, dup := t.names[n.name]; dup {
+		t.errorf("operator name %q is used twice (%s and %s): give each a unique Named()", n.name, prev.kind, kind)
+	}
+	t.names[n.name] = n
+	for _, p := range parents {
+		if p == nil {
+			continue
+		}
+		n.parents = append(n.parents, p)
+		p.children = append(p.children, n)
+	}
+	for _, st := range cfg.stores {
+		if !validName.MatchString(st) {
+			t.errorf("store name %q: use 1-200 characters of [a-zA-Z0-9._-]", st)
+		}
+		if prev, dup := t.stores[st]; dup {
+			t.errorf("store %q is declared by both %q and %q: store names must be unique", st, prev.name, n.name)
+		}
+		t.stores[st] = n
+		n.stores = append(n.stores, st)
+	}
+	t.nodes = append(t.nodes, n)
+	return n
+}
+
+// derive returns a stream of new types produced by node n from parent s.
+func derive[K, V, K2, V2 any](s Stream[K, V], n *node, ks serde.Serde[K2], vs serde.Serde[V2], rekeyed bool) Stream[K2, V2] {
+	return Stream[K2, V2]{t: s.t, n: n, ks: ks, vs: vs, rek: rekeyed}
+}
