@@ -212,6 +212,8 @@ func engineFlags(fs *flag.FlagSet, cfg *engine.Config) (brokers, logLevel *strin
 		cfg.OnError = engine.ErrorPolicy(s)
 		return nil
 	})
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a caught-up input partition quiet this long stops holding the watermark back (0 = never)")
+	fs.BoolVar(&cfg.AdvanceWhenIdle, "advance-when-idle", cfg.AdvanceWhenIdle, "when every input of a task is idle, advance its watermark with the wall clock so the last windows close")
 	fs.Func("guarantee", "processing guarantee: at_least_once (default at_least_once)", func(s string) error {
 		cfg.Guarantee = engine.Guarantee(s)
 		return nil

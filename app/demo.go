@@ -17,7 +17,10 @@ import (
 	"github.com/weirstream/weir/builtin"
 	"github.com/weirstream/weir/engine"
 	"github.com/weirstream/weir/kafkaio"
+	"github.com/weirstream/weir/topology"
 )
+
+const demoApp = "weir-demo"
 
 // demo runs everything in one process: a dev broker on a free loopback
 // port, a generator of clicks with out-of-order event times, the
@@ -27,6 +30,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long (default: run until Ctrl-C)")
 	rate := fs.Int("rate", 200, "clicks generated per second")
 	users := fs.Int("users", 8, "number of distinct users")
+	window := fs.Duration("window", 5*time.Second, "tumbling window size")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -49,26 +53,34 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.Close()
-	const input, output, partitions = "clicks", "clicks-per-user", 8
+	const input, output, partitions = "clicks", "clicks-per-window", 8
 	if err := createTopic(ctx, b.Addr(), input, partitions); err != nil {
 		return err
 	}
 
+	wc := builtin.DefaultWindowCount()
+	wc.Input, wc.Output, wc.Window = input, output, *window
+	t, err := builtin.WindowCount(wc)
+	if err != nil {
+		return usageError{err}
+	}
 	cfg := engine.DefaultConfig()
 	cfg.Brokers = []string{b.Addr()}
-	cfg.AppID = "weir-demo"
+	cfg.AppID = demoApp
 	cfg.Logger = log
-	e, err := engine.New(builtin.ClickCount(input, output), cfg)
+	e, err := engine.New(t, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "weir demo: broker %s, %d clicks/s from %d users into %q (%d partitions)\n", b.Addr(), *rate, *users, input, partitions)
-	fmt.Fprintf(c.stdout, "topology (re-key by user, count per user):\n%s\n", indent(e.Plan().String()))
+	fmt.Fprintf(c.stdout, "weir demo: broker %s; %d clicks/s from %d users into %q (%d partitions), event times up to 1.5s out of order, 1%% very late\n",
+		b.Addr(), *rate, *users, input, partitions)
+	fmt.Fprintf(c.stdout, "window-count: clicks per user in %v tumbling event-time windows, watermark = max ts - %v\n%s\n",
+		wc.Window, wc.OutOfOrderness, indent(e.Plan().String()))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return e.Run(gctx) })
 	g.Go(func() error { return generate(gctx, b.Addr(), input, *rate, *users) })
-	g.Go(func() error { return c.printCounts(gctx, b.Addr(), output) })
+	g.Go(func() error { return c.printWindows(gctx, b.Addr(), output, topology.LateTopic(demoApp)) })
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		fmt.Fprintln(c.stdout, "demo stopped")
@@ -103,7 +115,11 @@ func createTopic(ctx context.Context, broker, topic string, partitions int32) er
 // generate produces JSON clicks at rate per second. Event times lag the
 // wall clock by up to 1.5 s at random, so they arrive out of order.
 func generate(ctx context.Context, broker, topic string, rate, users int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerLinger(10*time.Millisecond))
+	// Round-robin: every input partition gets clicks, as a keyed input
+	// with many keys would (a partition without data holds the watermark
+	// back until it counts as idle).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerLinger(10*time.Millisecond),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
 		return err
 	}
@@ -126,6 +142,9 @@ func generate(ctx context.Context, broker, topic string, rate, users int) error 
 					Page: pages[rng.IntN(len(pages))],
 					TS:   now.UnixMilli() - rng.Int64N(1500),
 				}
+				if rng.IntN(100) == 0 {
+					click.TS -= 30_000 // a straggler: goes to the late output
+				}
 				v, _ := json.Marshal(click)
 				cl.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, nil)
 			}
@@ -133,63 +152,87 @@ func generate(ctx context.Context, broker, topic string, rate, users int) error 
 	}
 }
 
-// printCounts reads the output with read_committed and prints a table of
-// the latest count per user every two seconds.
-func (c *cli) printCounts(ctx context.Context, broker, topic string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
+// printWindows reads the window results and the late records with
+// read_committed and prints one table per closed window.
+func (c *cli) printWindows(ctx context.Context, broker, output, late string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(output, late),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	latest := make(map[string]int64)
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	polled := make(chan kgo.Fetches)
-	go func() {
-		defer close(polled)
-		for {
-			f := cl.PollFetches(ctx)
-			if ctx.Err() != nil || f.IsClientClosed() {
-				return
-			}
-			select {
-			case polled <- f:
-			case <-ctx.Done():
-				return
+	type window struct {
+		start, end int64
+		counts     map[string]int64
+	}
+	var (
+		open   = make(map[int64]*window)
+		lateN  int
+		newest int64 // the latest window end seen
+	)
+	flush := func(upTo int64) {
+		var ends []int64
+		for end := range open {
+			if end <= upTo {
+				ends = append(ends, end)
 			}
 		}
-	}()
-	for {
-		select {
-		case f, ok := <-polled:
-			if !ok {
-				return nil
-			}
-			f.EachRecord(func(r *kgo.Record) {
-				var uc builtin.UserCount
-				if json.Unmarshal(r.Value, &uc) == nil {
-					latest[uc.Key] = uc.Count
-				}
-			})
-		case now := <-tick.C:
-			if len(latest) == 0 {
-				fmt.Fprintf(c.stdout, "%s  waiting for results...\n", now.Format("15:04:05"))
-				continue
-			}
-			users := make([]string, 0, len(latest))
+		sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+		for _, end := range ends {
+			w := open[end]
+			delete(open, end)
+			users := make([]string, 0, len(w.counts))
 			var total int64
-			for u, n := range latest {
+			for u, n := range w.counts {
 				users = append(users, u)
 				total += n
 			}
-			sort.Strings(users)
+			sort.Slice(users, func(i, j int) bool {
+				return w.counts[users[i]] > w.counts[users[j]] || w.counts[users[i]] == w.counts[users[j]] && users[i] < users[j]
+			})
 			var b strings.Builder
-			fmt.Fprintf(&b, "%s  clicks per user (total %d)\n", now.Format("15:04:05"), total)
+			fmt.Fprintf(&b, "window %s–%s  %d clicks, %d users, %d late so far\n",
+				time.UnixMilli(w.start).Format("15:04:05"), time.UnixMilli(w.end).Format("15:04:05"), total, len(users), lateN)
 			for _, u := range users {
-				fmt.Fprintf(&b, "    %-6s %8d\n", u, latest[u])
+				fmt.Fprintf(&b, "    %-5s %6d  %s\n", u, w.counts[u], strings.Repeat("█", int(min(60, 60*w.counts[u]/max(total, 1)))))
 			}
 			fmt.Fprint(c.stdout, b.String())
+		}
+	}
+	add := func(r *kgo.Record) {
+		if r.Topic == late {
+			lateN++
+			return
+		}
+		var res builtin.WindowCountResult
+		if json.Unmarshal(r.Value, &res) != nil {
+			return
+		}
+		w := open[res.WindowEnd]
+		if w == nil {
+			w = &window{start: res.WindowStart, end: res.WindowEnd, counts: make(map[string]int64)}
+			open[res.WindowEnd] = w
+		}
+		w.counts[res.Key] = res.Count
+		newest = max(newest, res.WindowEnd)
+	}
+	for {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil || f.IsClientClosed() {
+			return nil
+		}
+		f.EachRecord(add)
+		// A window's results arrive together (one checkpoint): print a
+		// window once a later one shows up, or after a quiet second.
+		flush(newest - 1)
+		if len(open) > 0 {
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			cl.PollFetches(qctx).EachRecord(add)
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			flush(newest)
 		}
 	}
 }

@@ -100,6 +100,7 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 		}
 	}
 	want[DLQTopic(plan.AppID)] = topicSpec{partitions: 1, internal: true}
+	want[topology.LateTopic(plan.AppID)] = topicSpec{partitions: 1, internal: true}
 
 	for topic, spec := range want {
 		if td, ok := existing[topic]; ok {
@@ -131,9 +132,11 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 			}
 		}
 	}
-	lay.partitions[DLQTopic(plan.AppID)] = 1
-	if td, ok := existing[DLQTopic(plan.AppID)]; ok {
-		lay.partitions[DLQTopic(plan.AppID)] = int32(len(td.Partitions))
+	for _, topic := range []string{DLQTopic(plan.AppID), topology.LateTopic(plan.AppID)} {
+		lay.partitions[topic] = 1
+		if td, ok := existing[topic]; ok {
+			lay.partitions[topic] = int32(len(td.Partitions))
+		}
 	}
 	return lay, nil
 }

@@ -62,6 +62,14 @@ type Config struct {
 	// when full, processing (and so fetching) waits: backpressure.
 	// Default 100000.
 	MaxBufferedRecords int
+	// IdleTimeout is how long a caught-up input partition may be quiet
+	// before it stops holding the task's watermark back. Default 30s;
+	// 0 disables idleness.
+	IdleTimeout time.Duration
+	// AdvanceWhenIdle advances the watermark with the wall clock when
+	// every input of a task is idle, so the last windows close. Default
+	// false.
+	AdvanceWhenIdle bool
 	// ClientOpts are extra franz-go options (TLS, SASL, ...), applied
 	// after weir's own.
 	ClientOpts []kgo.Opt
@@ -80,6 +88,7 @@ func DefaultConfig() Config {
 		SessionTimeout:     10 * time.Second,
 		MaxPollRecords:     10000,
 		MaxBufferedRecords: 100000,
+		IdleTimeout:        30 * time.Second,
 	}
 }
 
@@ -113,6 +122,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < time.Second {
 		bad("session timeout %v: want at least 1s", c.SessionTimeout)
+	}
+	if c.IdleTimeout < 0 {
+		bad("idle timeout %v: want 0 (off) or more", c.IdleTimeout)
 	}
 	if c.MaxPollRecords < 1 {
 		bad("max poll records %d: want at least 1", c.MaxPollRecords)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/windows"
 )
 
 // Engine runs a topology as one member of the application's consumer group.
@@ -127,7 +128,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.out = make(map[string]prometheus.Counter)
-	for topic := range e.lay.partitions {
+	for _, st := range e.plan.Subtopologies {
+		for _, s := range st.Sinks {
+			e.out[s.Topic] = e.m.recordsOut.WithLabelValues(s.Topic)
+		}
+	}
+	for _, topic := range []string{DLQTopic(e.cfg.AppID), topology.LateTopic(e.cfg.AppID)} {
 		e.out[topic] = e.m.recordsOut.WithLabelValues(topic)
 	}
 
@@ -192,41 +198,18 @@ func (e *Engine) loop(ctx context.Context) error {
 	e.log.Info("joining group", "brokers", e.cfg.Brokers, "topics", e.plan.SourceTopics())
 	lastCheckpoint := time.Now()
 	for {
-		fetches := e.cl.PollRecords(ctx, e.cfg.MaxPollRecords)
+		// Poll at most until the next checkpoint is due, so that
+		// checkpoints and idle-driven watermarks advance without input.
+		pollCtx, cancel := context.WithDeadline(ctx, lastCheckpoint.Add(e.cfg.CommitInterval))
+		fetches := e.cl.PollRecords(pollCtx, e.cfg.MaxPollRecords)
+		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return e.finalCheckpoint()
 		}
-		var fatal error
-		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if fatal != nil || len(p.Records) == 0 {
-				return
-			}
-			t := e.byTP[tp{p.Topic, p.Partition}]
-			if t == nil {
-				// Cannot happen: franz-go returns no records of a
-				// partition after its revoke callback ran.
-				fatal = fmt.Errorf("engine: records for partition %s/%d that no task owns", p.Topic, p.Partition)
-				return
-			}
-			in := e.m.recordsIn.WithLabelValues(p.Topic)
-			for _, rec := range p.Records {
-				if err := e.process(t, rec); err != nil {
-					fatal = err
-					return
-				}
-			}
-			last := p.Records[len(p.Records)-1]
-			t.pos[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
-			t.dirty = true
-			in.Add(float64(len(p.Records)))
-			e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-last.Offset-1, 0))
-		})
+		fatal := e.processFetches(fetches)
+		if fatal == nil {
+			fatal = e.advance()
+		}
 		if fatal == nil {
 			fatal = e.producerFailed()
 		}
@@ -248,6 +231,71 @@ func (e *Engine) loop(ctx context.Context) error {
 	}
 }
 
+// processFetches runs a polled batch through the tasks. It returns only
+// fatal errors.
+func (e *Engine) processFetches(fetches kgo.Fetches) error {
+	var fatal error
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+	})
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if fatal != nil || p.Err != nil {
+			return
+		}
+		t := e.byTP[tp{p.Topic, p.Partition}]
+		if t == nil {
+			// Cannot happen: franz-go returns no records of a
+			// partition after its revoke callback ran.
+			fatal = fmt.Errorf("engine: records for partition %s/%d that no task owns", p.Topic, p.Partition)
+			return
+		}
+		if len(p.Records) == 0 {
+			// An empty fetch means the position reached the end.
+			t.rt.SetCaughtUp(p.Topic, true)
+			return
+		}
+		for _, rec := range p.Records {
+			if err := e.process(t, rec); err != nil {
+				fatal = err
+				return
+			}
+		}
+		last := p.Records[len(p.Records)-1]
+		next := last.Offset + 1
+		t.pos[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: next}
+		t.dirty = true
+		t.rt.SetCaughtUp(p.Topic, next >= p.LastStableOffset)
+		e.m.recordsIn.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+		e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
+	})
+	return fatal
+}
+
+// advance moves every task's watermark, emitting the windows it closes.
+func (e *Engine) advance() error {
+	now := time.Now()
+	for _, t := range e.tasks {
+		before := t.rt.Watermark()
+		wm, err := t.rt.Advance(now)
+		if err != nil {
+			rec := t.rt.LastRecord()
+			if rec == nil {
+				return fmt.Errorf("engine: task %s: advance watermark: %w", t.id, err)
+			}
+			if err := e.policy(t, rec, err); err != nil {
+				return err
+			}
+		}
+		if wm != before {
+			e.m.watermark.WithLabelValues(t.id.String()).Set(float64(wm))
+		}
+	}
+	return nil
+}
+
 // process runs one record through its task and applies the error policy to
 // a bad record. It returns only fatal errors.
 func (e *Engine) process(t *task, rec *kgo.Record) error {
@@ -255,6 +303,12 @@ func (e *Engine) process(t *task, rec *kgo.Record) error {
 	if err == nil {
 		return nil
 	}
+	return e.policy(t, rec, err)
+}
+
+// policy applies the error policy to a record that failed; it returns the
+// error back when it is not about the record (fatal).
+func (e *Engine) policy(t *task, rec *kgo.Record, err error) error {
 	kind := ""
 	var se *topology.SourceError
 	var oe *topology.OperatorError
@@ -344,6 +398,21 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 }
 
 func (e *Engine) commit(ctx context.Context) error {
+	// Watermark control records go to every partition of every
+	// repartition topic a task feeds, when its watermark changed.
+	for _, t := range e.tasks {
+		c := t.rt.Controls(int(e.lay.tasks[t.id.Subtopology]))
+		if c == nil {
+			continue
+		}
+		for _, topic := range t.rt.Repartitions() {
+			for p := range e.lay.partitions[topic] {
+				rec := *c
+				rec.Topic, rec.Partition = topic, p
+				e.produce(&rec)
+			}
+		}
+	}
 	if err := e.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("engine: checkpoint: flush: %w", err)
 	}
@@ -471,6 +540,7 @@ func (e *Engine) dropPartitions(parts map[string][]int32) {
 			delete(t.pos, topic)
 			if !e.ownsAny(t) {
 				delete(e.tasks, t.id)
+				e.m.watermark.DeleteLabelValues(t.id.String())
 			}
 		}
 	}
@@ -507,7 +577,9 @@ func (e *Engine) newTask(st *topology.Subtopology, id topology.TaskID) (*task, e
 			}
 			return s, nil
 		},
-		Logger: e.log.With("task", id.String()),
+		Logger:     e.log.With("task", id.String()),
+		Watermarks: []windows.TrackerOpt{windows.IdleTimeout(e.cfg.IdleTimeout), windows.AdvanceWhenIdle(e.cfg.AdvanceWhenIdle)},
+		OnLate:     func(op string) { e.m.late.WithLabelValues(op).Inc() },
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,8 @@ type metrics struct {
 	lag         *prometheus.GaugeVec
 	checkpoints *prometheus.HistogramVec
 	tasks       prometheus.Gauge
+	late        *prometheus.CounterVec
+	watermark   *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -41,8 +43,14 @@ func newMetrics() *metrics {
 		tasks: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_tasks", Help: "Tasks owned by this process.",
 		}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_late_records_total", Help: "Records later than their windows' grace, sent to the late-data output, by operator.",
+		}, []string{"operator"}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "weir_task_watermark_ms", Help: "Event-time watermark of each task (epoch ms; absent until known).",
+		}, []string{"task"}),
 	}
-	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks,
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

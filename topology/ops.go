@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/windows"
 )
 
 // procFn is the runtime form of every non-source operator: it takes one
@@ -26,6 +27,7 @@ func Source[K, V any](t *Topology, topic string, ks serde.Serde[K], vs serde.Ser
 	}
 	n := t.add(KindSource, cfg)
 	n.topic = topic
+	n.watermarks = cfg.watermarks
 	if topic == "" {
 		t.errorf("source %q: empty topic", n.name)
 	}
@@ -45,6 +47,8 @@ func Source[K, V any](t *Topology, topic string, ks serde.Serde[K], vs serde.Ser
 		if err != nil {
 			return nil, err
 		}
+		pk := windows.PartitionKey{Topic: topic, Partition: tb.ctx.env.Task.Partition}
+		tb.tracker.Add(pk)
 		return sourceFn(func(ctx *Context, rec *kgo.Record) error {
 			k, err := ks.Decode(rec.Key)
 			if err != nil {
@@ -60,6 +64,7 @@ func Source[K, V any](t *Topology, topic string, ks serde.Serde[K], vs serde.Ser
 					return &SourceError{Operator: n.name, Err: fmt.Errorf("timestamp: %w", err)}
 				}
 			}
+			ctx.tracker.Observe(pk, ts, ctx.now)
 			return next(ctx, Record[K, V]{Key: k, Value: v, Timestamp: ts, Headers: rec.Headers})
 		}), nil
 	}
@@ -298,7 +303,26 @@ func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
 		if err != nil {
 			return nil, err
 		}
+		topic := tb.plan.topicName(src)
+		pk := windows.PartitionKey{Topic: topic, Partition: tb.ctx.env.Task.Partition}
+		upstream, err := tb.ctx.env.Partitions(topic) // one partition per upstream task
+		if err != nil {
+			return nil, fmt.Errorf("topology: repartition %q: %w", topic, err)
+		}
+		if err := tb.tracker.AddRepartition(pk, int(upstream)); err != nil {
+			return nil, fmt.Errorf("topology: repartition %q: %w", topic, err)
+		}
 		return sourceFn(func(ctx *Context, rec *kgo.Record) error {
+			if isControl(rec) {
+				c, err := windows.DecodeControl(rec.Value)
+				if err == nil {
+					err = ctx.tracker.ObserveControl(pk, c, ctx.now)
+				}
+				if err != nil {
+					return &SourceError{Operator: src.name, Err: fmt.Errorf("control record: %w", err)}
+				}
+				return nil
+			}
 			k, err := ks.Decode(rec.Key)
 			if err != nil {
 				return &SourceError{Operator: src.name, Err: fmt.Errorf("key: %w", err)}
@@ -384,4 +408,14 @@ func downstream[K, V any](tb *taskBuilder, n *node) (procFn[K, V], error) {
 			return nil
 		}, nil
 	}
+}
+
+// isControl reports whether rec is a watermark control record.
+func isControl(rec *kgo.Record) bool {
+	for _, h := range rec.Headers {
+		if h.Key == windows.HeaderKey {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/windows"
 )
 
 // TaskEnv is what the engine gives a task: where its records go, where its
@@ -27,6 +28,11 @@ type TaskEnv struct {
 	// Now returns processing time. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Watermarks configures the task's watermark tracker (idle timeout,
+	// advance when idle).
+	Watermarks []windows.TrackerOpt
+	// OnLate is told of every record sent to the late-data output.
+	OnLate func(operator string)
 }
 
 // Context is the per-task view operators and user functions get: the
@@ -36,6 +42,8 @@ type Context struct {
 	env       TaskEnv
 	src       *kgo.Record
 	watermark int64
+	now       time.Time // processing time of the current batch
+	tracker   *windows.Tracker
 	stores    map[string]struct{}
 }
 
@@ -72,9 +80,15 @@ func (c *Context) Store(name string) (state.Store, error) {
 // Task is one sub-topology's operators built for one partition. Its
 // methods are called only from the engine goroutine that owns the task.
 type Task struct {
-	ID      TaskID
-	ctx     *Context
-	sources map[string]sourceFn
+	ID        TaskID
+	ctx       *Context
+	sources   map[string]sourceFn
+	advancers []func(wm int64) error
+	// repartition lists the repartition topics the task writes, with
+	// the last control record sent to them.
+	repartition []string
+	lastControl windows.ControlRecord
+	sentControl bool
 }
 
 // NewTask builds the sub-topology's operators for one task. Factories of
@@ -86,30 +100,93 @@ func (s *Subtopology) NewTask(env TaskEnv) (*Task, error) {
 	if env.Logger == nil {
 		env.Logger = slog.Default()
 	}
-	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: minWatermark}
+	strategy := windows.Monotonous()
+	for _, n := range s.nodes {
+		if n.watermarks != nil {
+			strategy = *n.watermarks
+			break
+		}
+	}
+	tracker, err := windows.NewTracker(strategy, env.Watermarks...)
+	if err != nil {
+		return nil, fmt.Errorf("topology: task %s: %w", env.Task, err)
+	}
+	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: windows.Unknown, tracker: tracker, now: env.Now()}
 	for _, st := range s.Stores {
 		ctx.stores[st] = struct{}{}
 	}
-	tb := &taskBuilder{plan: s.plan, sub: s, ctx: ctx, built: make(map[*node]any), sinks: make(map[string]*sink)}
+	tb := &taskBuilder{plan: s.plan, sub: s, ctx: ctx, tracker: tracker, built: make(map[*node]any), sinks: make(map[string]*sink)}
 	t := &Task{ID: env.Task, ctx: ctx, sources: make(map[string]sourceFn)}
 	for _, n := range s.nodes {
-		if n.kind != KindSource && n.kind != KindRepartitionSrc {
-			continue
+		switch n.kind {
+		case KindSource, KindRepartitionSrc:
+			b, err := tb.build(n)
+			if err != nil {
+				return nil, err
+			}
+			t.sources[s.plan.topicName(n)] = b.(sourceFn)
+		case KindRepartitionSink:
+			t.repartition = append(t.repartition, s.plan.topicName(n))
 		}
-		b, err := tb.build(n)
-		if err != nil {
-			return nil, err
-		}
-		t.sources[s.plan.topicName(n)] = b.(sourceFn)
 	}
 	if tb.err != nil {
 		return nil, tb.err
 	}
+	t.advancers = tb.advancers
 	return t, nil
 }
 
-// minWatermark is the watermark before any event time is known.
-const minWatermark = int64(-1 << 63)
+// Advance sets the task's processing time and moves its watermark: when
+// the tracker's watermark passed the task's, every windowed operator emits
+// the windows it closed. The engine calls it at every batch boundary and
+// before every checkpoint. It returns the task watermark.
+func (t *Task) Advance(now time.Time) (int64, error) {
+	t.ctx.now = now
+	if wm := t.ctx.tracker.Current(now); wm > t.ctx.watermark {
+		t.ctx.watermark = wm
+	}
+	for _, adv := range t.advancers {
+		if err := adv(t.ctx.watermark); err != nil {
+			return t.ctx.watermark, err
+		}
+	}
+	return t.ctx.watermark, nil
+}
+
+// LastRecord returns the record processed last (the one a failing window
+// emission in Advance is attributed to).
+func (t *Task) LastRecord() *kgo.Record { return t.ctx.src }
+
+// Watermark returns the task watermark as of the last Advance.
+func (t *Task) Watermark() int64 { return t.ctx.watermark }
+
+// SetCaughtUp tells the watermark tracker whether the task has consumed
+// topic's partition up to its end (a condition of idleness).
+func (t *Task) SetCaughtUp(topic string, caughtUp bool) {
+	t.ctx.tracker.SetCaughtUp(windows.PartitionKey{Topic: topic, Partition: t.ID.Partition}, caughtUp, t.ctx.now)
+}
+
+// Watermarks returns the per-partition watermark status, for the API.
+func (t *Task) Watermarks() []windows.PartitionStatus { return t.ctx.tracker.Partitions(t.ctx.now) }
+
+// Controls returns the watermark control records the task should write now
+// to every partition of each topic in Repartitions, or nil when nothing
+// changed since the last call (downstream keeps the last one it saw).
+// taskCount is the number of tasks of the task's sub-topology.
+func (t *Task) Controls(taskCount int) *kgo.Record {
+	if len(t.repartition) == 0 {
+		return nil
+	}
+	c := t.ctx.tracker.Control(t.ID.String(), taskCount, t.ctx.now)
+	if t.sentControl && c == t.lastControl {
+		return nil
+	}
+	t.lastControl, t.sentControl = c, true
+	return &kgo.Record{Value: windows.EncodeControl(c), Headers: []kgo.RecordHeader{{Key: windows.HeaderKey}}}
+}
+
+// Repartitions returns the repartition topics the task writes.
+func (t *Task) Repartitions() []string { return t.repartition }
 
 // Process pushes one Kafka record through the task's operators. A non-nil
 // error is a *SourceError (the record could not be decoded), an
@@ -136,12 +213,14 @@ func (t *Task) Topics() []string {
 // taskBuilder builds one task's runtime, each node once (a Merge node has
 // several parents but one runtime).
 type taskBuilder struct {
-	plan  *Plan
-	sub   *Subtopology
-	ctx   *Context
-	built map[*node]any
-	sinks map[string]*sink
-	err   error
+	plan      *Plan
+	sub       *Subtopology
+	ctx       *Context
+	tracker   *windows.Tracker
+	built     map[*node]any
+	sinks     map[string]*sink
+	advancers []func(wm int64) error
+	err       error
 }
 
 func (tb *taskBuilder) build(n *node) (any, error) {

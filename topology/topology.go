@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/windows"
 )
 
 // Kind names what an operator does. It appears in derived operator names
@@ -58,6 +59,8 @@ type node struct {
 	topic    string
 	internal bool
 	stores   []string
+	// watermarks is a source's watermark strategy (nil: the default).
+	watermarks *windows.Strategy
 	// build creates the node's runtime function for one task. For a
 	// source it returns a sourceFunc; for any other node it returns
 	// func(*Context, Record[K, V]) error for the node's input types.
@@ -86,7 +89,8 @@ type Opt interface{ apply(*opCfg) }
 type opCfg struct {
 	name      string
 	stores    []string
-	timestamp any // TimestampExtractor[K, V], checked by Source
+	timestamp  any // TimestampExtractor[K, V], checked by Source
+	watermarks *windows.Strategy
 }
 
 type optFunc func(*opCfg)

@@ -1,0 +1,131 @@
+package builtin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/windows"
+)
+
+// WindowCountConfig configures WindowCount. Its fields mirror the flags of
+// the window-count topology, with the same defaults (DefaultWindowCount).
+type WindowCountConfig struct {
+	Input          string        // default "clicks"
+	Output         string        // default "clicks-per-window"
+	KeyField       string        // default "user"
+	Window         time.Duration // default 10s
+	OutOfOrderness time.Duration // default 2s
+	Grace          time.Duration // default 0
+}
+
+// DefaultWindowCount returns the defaults of the window-count contract.
+func DefaultWindowCount() WindowCountConfig {
+	return WindowCountConfig{Input: "clicks", Output: "clicks-per-window", KeyField: "user", Window: 10 * time.Second, OutOfOrderness: 2 * time.Second}
+}
+
+// WindowCountResult is the output value of WindowCount.
+type WindowCountResult struct {
+	Key         string `json:"key"`
+	WindowStart int64  `json:"window_start"`
+	WindowEnd   int64  `json:"window_end"`
+	Count       int64  `json:"count"`
+}
+
+// event is the part of an input value WindowCount reads.
+type event struct {
+	Key string
+	TS  int64
+}
+
+// WindowCount is the window-count contract, used by outside tools for
+// cross-checks, so it stays stable:
+//
+//   - input: JSON objects such as {"user":"u1","page":"/a","ts":1700000000123};
+//     event time is "ts" (epoch ms); the record key is ignored and the
+//     topology re-keys by the value's KeyField through a repartition topic;
+//   - tumbling event-time windows [start, start+Window) aligned to the epoch;
+//     watermark = max ts seen minus OutOfOrderness, per partition, the
+//     minimum over a task's partitions, carried across the repartition
+//     topic by control records;
+//   - output: one final record per (key, window) once the watermark passes
+//     the window end plus Grace: record key = the key (UTF-8), value =
+//     {"key":..,"window_start":..,"window_end":..,"count":..}, headers
+//     weir.window.start, weir.window.end, weir.final, weir.result.id;
+//   - late records go to "<app-id>-late"; malformed ones to "<app-id>-dlq".
+func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
+	var errs []error
+	if cfg.Input == "" || cfg.Output == "" {
+		errs = append(errs, fmt.Errorf("window-count: --input and --output must name topics"))
+	}
+	if cfg.KeyField == "" {
+		errs = append(errs, fmt.Errorf("window-count: --key-field must name a JSON field"))
+	}
+	if cfg.OutOfOrderness < 0 || cfg.Grace < 0 {
+		errs = append(errs, fmt.Errorf("window-count: --out-of-orderness and --grace must not be negative"))
+	}
+	tumbling, err := windows.Tumbling(cfg.Window)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("window-count: --window: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	t := topology.New()
+	events := topology.Source(t, cfg.Input, serde.Bytes(), eventSerde{field: cfg.KeyField},
+		topology.Named("source"),
+		topology.WithTimestamps(func(_ []byte, e event, _ int64) (int64, error) { return e.TS, nil }),
+		topology.WithWatermarks(windows.BoundedOutOfOrderness(cfg.OutOfOrderness)))
+	byKey := topology.SelectKey(events, func(_ []byte, e event) (string, error) { return e.Key, nil },
+		serde.String(), topology.Named("by-key"))
+	// Only the timestamp crosses the repartition topic: the count needs
+	// nothing else, and an empty value is the cheapest to carry.
+	stamps := topology.MapValues(byKey, func(string, event) ([]byte, error) { return nil, nil }, topology.Named("strip"))
+	counts := topology.Aggregate(topology.WithSerdes(stamps, serde.String(), serde.Bytes()),
+		windows.Spec{Assigner: tumbling, Grace: cfg.Grace},
+		windows.Count[[]byte](), serde.Int64(), topology.Named("count"))
+	out := topology.MapValues(counts, func(key string, w topology.Windowed[int64]) (WindowCountResult, error) {
+		return WindowCountResult{Key: key, WindowStart: w.Window.Start, WindowEnd: w.Window.End, Count: w.Value}, nil
+	}, topology.Named("format"))
+	topology.To(topology.WithSerdes(out, serde.String(), serde.JSON[WindowCountResult]()), cfg.Output, topology.Named("sink"))
+	return t, nil
+}
+
+// eventSerde decodes the key field and "ts" of a JSON object. The key field
+// may be a string or a number (its JSON text is the key).
+type eventSerde struct{ field string }
+
+func (s eventSerde) Encode(event) ([]byte, error) {
+	return nil, errors.New("window-count: events are read, never written")
+}
+
+func (s eventSerde) Decode(b []byte) (event, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: err}
+	}
+	raw, ok := m[s.field]
+	if !ok {
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("no %q field", s.field)}
+	}
+	var e event
+	if err := json.Unmarshal(raw, &e.Key); err != nil {
+		e.Key = strings.TrimSpace(string(raw))
+		if e.Key == "" || e.Key == "null" || e.Key[0] == '{' || e.Key[0] == '[' {
+			return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("field %q is %s, want a string or number", s.field, raw)}
+		}
+	}
+	ts, ok := m["ts"]
+	if !ok {
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: errors.New(`no "ts" field`)}
+	}
+	if err := json.Unmarshal(ts, &e.TS); err != nil {
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf(`"ts" is %s, want epoch milliseconds`, ts)}
+	}
+	return e, nil
+}
