@@ -533,7 +533,7 @@ func TestRepartitionEndToEnd(t *testing.T) {
 	downEnv := make([]*fakeEnv, parts)
 	down := make([]*topology.Task, parts)
 	for i := range down {
-		downEnv[i] = newFakeEnv(map[string]int32{"out": 1})
+		downEnv[i] = newFakeEnv(map[string]int32{"out": 1, topic: parts})
 		down[i], err = p.Subtopologies[1].NewTask(downEnv[i].taskEnv("app", topology.TaskID{Subtopology: 1, Partition: int32(i)}))
 		if err != nil {
 			t.Fatal(err)

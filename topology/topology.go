@@ -87,8 +87,8 @@ func (s Stream[K, V]) Name() string { return s.n.name }
 type Opt interface{ apply(*opCfg) }
 
 type opCfg struct {
-	name      string
-	stores    []string
+	name       string
+	stores     []string
 	timestamp  any // TimestampExtractor[K, V], checked by Source
 	watermarks *windows.Strategy
 }
