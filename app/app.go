@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -212,6 +213,16 @@ func engineFlags(fs *flag.FlagSet, cfg *engine.Config) (brokers, logLevel *strin
 		cfg.OnError = engine.ErrorPolicy(s)
 		return nil
 	})
+	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of this process's local state; each process needs its own, and a restart on the same one replays only the changelog tail")
+	fs.Func("state-memory-mb", "memory budget of local state in MiB: Badger memtables and caches, task write caches (default 256)", func(s string) error {
+		mb, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		cfg.StateMemory = mb << 20
+		return nil
+	})
+	fs.DurationVar(&cfg.StateCleanupDelay, "state-cleanup-delay", cfg.StateCleanupDelay, "how long to keep the local state of a task this process no longer owns")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a caught-up input partition quiet this long stops holding the watermark back (0 = never)")
 	fs.BoolVar(&cfg.AdvanceWhenIdle, "advance-when-idle", cfg.AdvanceWhenIdle, "when every input of a task is idle, advance its watermark with the wall clock so the last windows close")
 	fs.Func("guarantee", "processing guarantee: at_least_once (default at_least_once)", func(s string) error {

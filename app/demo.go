@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -64,9 +65,15 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	dir, err := os.MkdirTemp("", "weir-demo-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	cfg := engine.DefaultConfig()
 	cfg.Brokers = []string{b.Addr()}
 	cfg.AppID = demoApp
+	cfg.StateDir = dir
 	cfg.Logger = log
 	e, err := engine.New(t, cfg)
 	if err != nil {

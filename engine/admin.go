@@ -7,14 +7,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/weirstream/weir/changelog"
 	"github.com/weirstream/weir/topology"
 )
 
 // DLQTopic is the dead-letter topic of an application.
 func DLQTopic(appID string) string { return appID + "-dlq" }
-
-// ChangelogTopic is the changelog topic of a store.
-func ChangelogTopic(appID, store string) string { return appID + "-" + store + "-changelog" }
 
 // layout is the partition count of every topic the application touches and
 // the task count of every sub-topology.
@@ -96,7 +94,7 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 			}
 		}
 		for _, store := range st.Stores {
-			want[ChangelogTopic(plan.AppID, store)] = topicSpec{partitions: n, internal: true, compact: true}
+			want[changelog.Topic(plan.AppID, store)] = topicSpec{partitions: n, internal: true, compact: true}
 		}
 	}
 	want[DLQTopic(plan.AppID)] = topicSpec{partitions: 1, internal: true}
@@ -109,10 +107,9 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 			}
 			continue
 		}
-		configs := map[string]*string{}
+		var configs map[string]*string
 		if spec.compact {
-			compact := "compact"
-			configs["cleanup.policy"] = &compact
+			configs = changelog.TopicConfigs()
 		}
 		resp, err := adm.CreateTopic(ctx, spec.partitions, -1, configs, topic)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {

@@ -62,6 +62,17 @@ type Config struct {
 	// when full, processing (and so fetching) waits: backpressure.
 	// Default 100000.
 	MaxBufferedRecords int
+	// StateDir is the directory of the process's local state (one Badger
+	// database). Each process needs its own; a restarted process given
+	// the same directory replays only the changelog tail. Default
+	// "weir-state". Unused by stateless topologies.
+	StateDir string
+	// StateMemory is the memory budget of local state in bytes (Badger
+	// memtables and caches, task write caches). Default 256 MiB.
+	StateMemory int64
+	// StateCleanupDelay is how long the local state of a task this
+	// process no longer owns is kept for a quick return. Default 10m.
+	StateCleanupDelay time.Duration
 	// IdleTimeout is how long a caught-up input partition may be quiet
 	// before it stops holding the task's watermark back. Default 30s;
 	// 0 disables idleness.
@@ -89,6 +100,9 @@ func DefaultConfig() Config {
 		MaxPollRecords:     10000,
 		MaxBufferedRecords: 100000,
 		IdleTimeout:        30 * time.Second,
+		StateDir:           "weir-state",
+		StateMemory:        256 << 20,
+		StateCleanupDelay:  10 * time.Minute,
 	}
 }
 
@@ -125,6 +139,15 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("idle timeout %v: want 0 (off) or more", c.IdleTimeout)
+	}
+	if c.StateDir == "" {
+		bad("no state directory: pass --state-dir DIR")
+	}
+	if c.StateMemory < 16<<20 {
+		bad("state memory %d bytes: want at least 16 MiB", c.StateMemory)
+	}
+	if c.StateCleanupDelay < 0 {
+		bad("state cleanup delay %v: want 0 or more", c.StateCleanupDelay)
 	}
 	if c.MaxPollRecords < 1 {
 		bad("max poll records %d: want at least 1", c.MaxPollRecords)

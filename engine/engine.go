@@ -46,6 +46,16 @@ type Engine struct {
 	tasks map[topology.TaskID]*task
 	byTP  map[tp]*task
 
+	// db is the process's state (nil for a stateless topology); released
+	// holds, per task id with local state, since when this process has
+	// not owned it. Both belong to the group-turn owner, like tasks.
+	db       *state.DB
+	released map[string]time.Time
+	// cpID numbers checkpoints; force asks the loop for one early (a
+	// task's write cache is full).
+	cpID  uint64
+	force bool
+
 	produceErr atomic.Pointer[error]
 	ready      atomic.Bool
 	httpAddr   atomic.Pointer[string]
@@ -66,8 +76,14 @@ type task struct {
 	rt  *topology.Task
 	pos map[string]kgo.EpochOffset // topic -> next offset to process (partition = id.Partition)
 	// dirty says pos moved since the last checkpoint.
-	dirty  bool
-	stores map[string]state.Store
+	dirty bool
+	// st is the task's state (write cache over Badger), nil when the
+	// sub-topology has no stores. changelogs holds, per store, the next
+	// changelog offset after the last applied checkpoint; lastChangelog
+	// the last changelog record produced since.
+	st            *state.Task
+	changelogs    map[string]int64
+	lastChangelog map[string]*kgo.Record
 }
 
 // New validates the configuration and the topology. It does not contact
@@ -81,12 +97,13 @@ func New(t *topology.Topology, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{
-		cfg:   cfg,
-		plan:  plan,
-		log:   cfg.logger().With("app", cfg.AppID),
-		m:     newMetrics(),
-		tasks: make(map[topology.TaskID]*task),
-		byTP:  make(map[tp]*task),
+		cfg:      cfg,
+		plan:     plan,
+		log:      cfg.logger().With("app", cfg.AppID),
+		m:        newMetrics(),
+		tasks:    make(map[topology.TaskID]*task),
+		byTP:     make(map[tp]*task),
+		released: make(map[string]time.Time),
 	}, nil
 }
 
@@ -127,6 +144,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := e.openState(); err != nil {
+		return err
+	}
+	defer func() {
+		if e.db != nil {
+			if err := e.db.Close(); err != nil {
+				e.log.Warn("closing state", "err", err)
+			}
+		}
+	}()
 	e.out = make(map[string]prometheus.Counter)
 	for _, st := range e.plan.Subtopologies {
 		for _, s := range st.Sinks {
@@ -196,7 +223,7 @@ func (e *Engine) Run(ctx context.Context) error {
 // a checkpoint when due, let a pending rebalance in, repeat.
 func (e *Engine) loop(ctx context.Context) error {
 	e.log.Info("joining group", "brokers", e.cfg.Brokers, "topics", e.plan.SourceTopics())
-	lastCheckpoint := time.Now()
+	lastCheckpoint, lastCleanup := time.Now(), time.Now()
 	for {
 		// Poll at most until the next checkpoint is due, so that
 		// checkpoints and idle-driven watermarks advance without input.
@@ -217,7 +244,7 @@ func (e *Engine) loop(ctx context.Context) error {
 			e.cl.AllowRebalance()
 			return fatal
 		}
-		if time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
+		if e.force || time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
 			if err := e.checkpoint(ctx); err != nil {
 				e.cl.AllowRebalance()
 				if ctx.Err() != nil {
@@ -226,6 +253,10 @@ func (e *Engine) loop(ctx context.Context) error {
 				return err
 			}
 			lastCheckpoint = time.Now()
+		}
+		if e.db != nil && time.Since(lastCleanup) >= time.Minute {
+			e.dropStale(time.Now())
+			lastCleanup = time.Now()
 		}
 		e.cl.AllowRebalance()
 	}
@@ -268,6 +299,9 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 		t.pos[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: next}
 		t.dirty = true
 		t.rt.SetCaughtUp(p.Topic, next >= p.LastStableOffset)
+		if t.st != nil && t.st.Full() {
+			e.force = true
+		}
 		e.m.recordsIn.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
 	})
@@ -398,6 +432,10 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 }
 
 func (e *Engine) commit(ctx context.Context) error {
+	e.force = false
+	if err := e.produceChangelogs(); err != nil {
+		return err
+	}
 	// Watermark control records go to every partition of every
 	// repartition topic a task feeds, when its watermark changed.
 	for _, t := range e.tasks {
@@ -434,7 +472,8 @@ func (e *Engine) commit(ctx context.Context) error {
 		}
 	}
 	if len(offsets) == 0 {
-		return nil
+		e.cpID++
+		return e.applyState(e.cpID) // state may change without input (windows closing on idleness)
 	}
 	var cerr error
 	e.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
@@ -456,7 +495,10 @@ func (e *Engine) commit(ctx context.Context) error {
 	for _, t := range dirty {
 		t.dirty = false
 	}
-	return nil
+	// Only now, with outputs, changelogs and offsets committed, does the
+	// state reach Badger: it always equals some committed checkpoint.
+	e.cpID++
+	return e.applyState(e.cpID)
 }
 
 // finalCheckpoint commits what was processed before a graceful stop.
@@ -480,7 +522,7 @@ func (e *Engine) shutdown() {
 
 // onAssigned creates the tasks of newly assigned partitions. It runs on
 // franz-go's group goroutine while the loop is parked (BlockRebalanceOnPoll).
-func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	for topic, parts := range assigned {
 		st := e.plan.SubtopologyFor(topic)
 		for _, p := range parts {
@@ -488,7 +530,7 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			t, ok := e.tasks[id]
 			if !ok {
 				var err error
-				if t, err = e.newTask(st, id); err != nil {
+				if t, err = e.newTask(ctx, st, id); err != nil {
 					// A task that cannot be built is a programming
 					// error in the topology's factories: stop.
 					err = fmt.Errorf("engine: task %s: %w", id, err)
@@ -540,6 +582,10 @@ func (e *Engine) dropPartitions(parts map[string][]int32) {
 			delete(t.pos, topic)
 			if !e.ownsAny(t) {
 				delete(e.tasks, t.id)
+				if t.st != nil {
+					t.st.Discard() // nothing dirty after a checkpoint; after a lost partition, nothing to keep
+					e.released[t.id.String()] = time.Now()
+				}
 				e.m.watermark.DeleteLabelValues(t.id.String())
 			}
 		}
@@ -556,8 +602,16 @@ func (e *Engine) ownsAny(t *task) bool {
 	return false
 }
 
-func (e *Engine) newTask(st *topology.Subtopology, id topology.TaskID) (*task, error) {
-	t := &task{id: id, pos: make(map[string]kgo.EpochOffset), stores: make(map[string]state.Store)}
+func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topology.TaskID) (*task, error) {
+	t := &task{id: id, pos: make(map[string]kgo.EpochOffset)}
+	if e.db != nil && len(st.Stores) > 0 {
+		t.st = e.db.Task(id.String())
+		t.lastChangelog = make(map[string]*kgo.Record)
+		delete(e.released, id.String())
+		if err := e.restore(ctx, t, st); err != nil {
+			return nil, err
+		}
+	}
 	rt, err := st.NewTask(topology.TaskEnv{
 		AppID:   e.cfg.AppID,
 		Task:    id,
@@ -570,12 +624,10 @@ func (e *Engine) newTask(st *topology.Subtopology, id topology.TaskID) (*task, e
 			return n, nil
 		},
 		Store: func(name string) (state.Store, error) {
-			s, ok := t.stores[name]
-			if !ok {
-				s = state.NewMemStore()
-				t.stores[name] = s
+			if t.st == nil {
+				return nil, fmt.Errorf("no state for store %q", name)
 			}
-			return s, nil
+			return t.st.Store(name), nil
 		},
 		Logger:     e.log.With("task", id.String()),
 		Watermarks: []windows.TrackerOpt{windows.IdleTimeout(e.cfg.IdleTimeout), windows.AdvanceWhenIdle(e.cfg.AdvanceWhenIdle)},

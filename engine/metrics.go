@@ -19,6 +19,7 @@ type metrics struct {
 	tasks       prometheus.Gauge
 	late        *prometheus.CounterVec
 	watermark   *prometheus.GaugeVec
+	restored    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -49,8 +50,11 @@ func newMetrics() *metrics {
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "weir_task_watermark_ms", Help: "Event-time watermark of each task (epoch ms; absent until known).",
 		}, []string{"task"}),
+		restored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_restore_records_total", Help: "Changelog records replayed into local state, by store.",
+		}, []string{"store"}),
 	}
-	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark,
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/changelog"
+	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/topology"
+)
+
+// openState opens the process's Badger database when the topology has
+// stores; a stateless topology needs no state directory.
+func (e *Engine) openState() error {
+	if len(e.plan.Stores()) == 0 {
+		return nil
+	}
+	cfg := state.DefaultConfig()
+	cfg.Dir = e.cfg.StateDir
+	cfg.MemoryBudget = e.cfg.StateMemory
+	cfg.Logger = e.log
+	db, err := state.Open(cfg)
+	if err != nil {
+		return fmt.Errorf("engine: state: %w (each process needs its own --state-dir)", err)
+	}
+	e.db = db
+	ids, err := db.TaskIDs()
+	if err != nil {
+		return fmt.Errorf("engine: state: %w", err)
+	}
+	now := time.Now()
+	for _, id := range ids {
+		e.released[id] = now
+	}
+	return nil
+}
+
+// restore brings a task's local state up to its changelogs: it replays
+// each store's changelog from the offset in the task's checkpoint record
+// (the whole changelog when there is none), writing straight to Badger.
+// A process restarted on the same state directory so replays only what
+// was written after its last applied checkpoint.
+func (e *Engine) restore(ctx context.Context, t *task, st *topology.Subtopology) error {
+	cp, _, err := t.st.Checkpoint()
+	if err != nil {
+		return err
+	}
+	if cp.Changelogs == nil {
+		cp.Changelogs = make(map[string]int64)
+	}
+	for _, store := range st.Stores {
+		topic := changelog.Topic(e.cfg.AppID, store)
+		from := cp.Changelogs[store]
+		entries := make([]state.Entry, 0, 1024)
+		stats, err := changelog.ReadRange(ctx, e.clientOpts(), topic, t.id.Partition, from, func(recs []changelog.Record) error {
+			entries = entries[:0]
+			for _, r := range recs {
+				entries = append(entries, state.Entry{Store: store, Key: r.Key, Value: r.Value, Deleted: r.Deleted})
+			}
+			cp.Changelogs[store] = recs[len(recs)-1].Offset + 1
+			return t.st.Restore(entries, cp)
+		})
+		if err != nil {
+			return fmt.Errorf("restore %s from %s[%d]@%d: %w", store, topic, t.id.Partition, from, err)
+		}
+		e.m.restored.WithLabelValues(store).Add(float64(stats.Records))
+		e.log.Info("restored", "task", t.id, "store", store, "from", stats.From, "end", stats.End,
+			"records", stats.Records, "duration", stats.Duration.Round(time.Millisecond))
+	}
+	t.changelogs = cp.Changelogs
+	return nil
+}
+
+// produceChangelogs writes every task's dirty state to its changelog
+// partitions and remembers the last record of each store, whose offset
+// (known once the producer is flushed) goes into the checkpoint record.
+func (e *Engine) produceChangelogs() error {
+	for _, t := range e.tasks {
+		if t.st == nil {
+			continue
+		}
+		err := t.st.ForEachDirty(func(store string, key, value []byte, deleted bool) error {
+			rec := &kgo.Record{Topic: changelog.Topic(e.cfg.AppID, store), Partition: t.id.Partition, Key: append([]byte(nil), key...)}
+			if !deleted {
+				rec.Value = changelog.EncodeValue(value)
+			}
+			t.lastChangelog[store] = rec
+			return e.produce(rec)
+		})
+		if err != nil {
+			return fmt.Errorf("engine: task %s: changelog: %w", t.id, err)
+		}
+	}
+	return nil
+}
+
+// applyState writes each task's dirty state to Badger with its checkpoint
+// record, after the checkpoint's outputs and offsets are committed.
+func (e *Engine) applyState(id uint64) error {
+	for _, t := range e.tasks {
+		if t.st == nil {
+			continue
+		}
+		for store, rec := range t.lastChangelog {
+			t.changelogs[store] = rec.Offset + 1
+			delete(t.lastChangelog, store)
+		}
+		cp := state.Checkpoint{ID: id, Changelogs: t.changelogs}
+		for topic, off := range t.pos {
+			cp.Inputs = append(cp.Inputs, state.Offset{Topic: topic, Partition: t.id.Partition, Offset: off.Offset})
+		}
+		for _, w := range t.rt.Watermarks() {
+			cp.Watermarks = append(cp.Watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Millis: w.Watermark})
+		}
+		if err := t.st.Apply(cp); err != nil {
+			return fmt.Errorf("engine: task %s: apply state: %w", t.id, err)
+		}
+	}
+	return nil
+}
+
+// dropStale deletes the local state of tasks this process has not owned
+// for StateCleanupDelay. Kept state makes a task's return cheap (only the
+// changelog tail is replayed); stale state only costs disk.
+func (e *Engine) dropStale(now time.Time) {
+	for id, since := range e.released {
+		if now.Sub(since) < e.cfg.StateCleanupDelay {
+			continue
+		}
+		if err := e.db.DropTask(id); err != nil {
+			e.log.Warn("dropping stale task state", "task", id, "err", err)
+			continue
+		}
+		delete(e.released, id)
+		e.log.Info("dropped stale task state", "task", id, "unowned_for", now.Sub(since).Round(time.Second))
+	}
+}
+
+// clientOpts are the options every client of the engine shares.
+func (e *Engine) clientOpts() []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...), kgo.WithLogger(kgoLogger{e.log})}, e.cfg.ClientOpts...)
+}
