@@ -42,11 +42,7 @@ func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO
 		out := func(r Record[KO, VO]) error { return next(tb.ctx, r) }
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
 			if err := fn(ctx, r, out); err != nil {
-				var oe *OperatorError
-				if errors.As(err, &oe) {
-					return err // a downstream operator's error, already named
-				}
-				return &OperatorError{Operator: n.name, Err: err}
+				return operatorError(n.name, err)
 			}
 			return nil
 		}), nil
