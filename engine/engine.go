@@ -35,6 +35,7 @@ type Engine struct {
 
 	// Set by Run before the group is joined; read-only afterwards.
 	cl  *kgo.Client
+	adm *kadm.Client
 	lay *layout
 	out map[string]prometheus.Counter // records_out per topic, built once
 
@@ -133,11 +134,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	//  2. a final checkpoint commits what was processed;
 	//  3. the client leaves the group (revoke callback: nothing left);
 	//  4. the HTTP server stops; Run returns when every goroutine is done.
-	adm, err := kadm.NewOptClient(append([]kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...)}, e.cfg.ClientOpts...)...)
+	adm, err := kadm.NewOptClient(e.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("engine: admin client: %w", err)
 	}
 	defer adm.Close()
+	e.adm = adm
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	e.lay, err = setupTopics(setupCtx, adm, e.plan)
 	cancel()
@@ -164,8 +166,29 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.out[topic] = e.m.recordsOut.WithLabelValues(topic)
 	}
 
+	g, gctx := errgroup.WithContext(ctx)
+	var srv *http.Server
+	clientID := "weir"
+	if e.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("engine: http: %w (pick another --http address)", err)
+		}
+		addr := ln.Addr().String()
+		e.httpAddr.Store(&addr)
+		clientID = clientIDPrefix + addr
+		srv = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("engine: http: %w", err)
+			}
+			return nil
+		})
+		e.log.Info("http server listening", "addr", "http://"+addr)
+	}
+
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(e.cfg.Brokers...),
+		kgo.ClientID(clientID),
 		kgo.ConsumerGroup(e.cfg.AppID),
 		kgo.ConsumeTopics(e.plan.SourceTopics()...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -180,32 +203,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.MaxBufferedRecords(e.cfg.MaxBufferedRecords),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.WithLogger(kgoLogger{e.log}),
 	}
-	e.cl, err = kgo.NewClient(append(opts, e.cfg.ClientOpts...)...)
+	e.cl, err = kgo.NewClient(append(opts, e.clientOpts()...)...)
 	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		g.Wait() //nolint:errcheck // the server's error is ErrServerClosed
 		return fmt.Errorf("engine: client: %w", err)
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var srv *http.Server
-	if e.cfg.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
-		if err != nil {
-			e.cl.Close()
-			return fmt.Errorf("engine: http: %w (pick another --http address)", err)
-		}
-		addr := ln.Addr().String()
-		e.httpAddr.Store(&addr)
-		srv = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 5 * time.Second}
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("engine: http: %w", err)
-			}
-			return nil
-		})
-		e.log.Info("http server listening", "addr", "http://"+addr)
-	}
 	g.Go(func() error {
 		err := e.loop(gctx)
 		e.shutdown()

@@ -56,6 +56,7 @@ func (e *Engine) Tasks() []TaskInfo {
 //	GET /metrics        Prometheus metrics
 //	GET /api/topology   the topology plan (JSON)
 //	GET /api/tasks      the tasks this process owns (JSON)
+//	GET /state/{store}/{key}  a key's committed value (JSON), or a redirect to its owner
 func (e *Engine) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -75,11 +76,14 @@ func (e *Engine) handler() http.Handler {
 	mux.HandleFunc("GET /api/tasks", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, e.Tasks())
 	})
+	mux.HandleFunc("GET /state/{store}/{key}", e.serveState)
 	return mux
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v) //nolint:errcheck // the client went away

@@ -89,7 +89,7 @@ func Count[K, V any](s Stream[K, V], opts ...Opt) Stream[K, int64] {
 			}
 			return emit(Record[K, int64]{Key: r.Key, Value: n, Timestamp: r.Timestamp, Headers: r.Headers})
 		}, nil
-	}, Named(cfg.name), Stores(storeName))
+	}, Named(cfg.name), Stores(storeName), Queryable(storeName, ks, i64))
 	out.ks, out.vs, out.rek = ks, i64, false
 	return out
 }

@@ -61,6 +61,8 @@ type node struct {
 	stores   []string
 	// watermarks is a source's watermark strategy (nil: the default).
 	watermarks *windows.Strategy
+	// queries are the codecs of the node's queryable stores.
+	queries map[string]StoreCodec
 	// build creates the node's runtime function for one task. For a
 	// source it returns a sourceFunc; for any other node it returns
 	// func(*Context, Record[K, V]) error for the node's input types.
@@ -91,6 +93,7 @@ type opCfg struct {
 	stores     []string
 	timestamp  any // TimestampExtractor[K, V], checked by Source
 	watermarks *windows.Strategy
+	queries    map[string]StoreCodec
 }
 
 type optFunc func(*opCfg)
@@ -132,7 +135,7 @@ func (t *Topology) errorf(format string, args ...any) {
 
 // add registers a node with a user-given or derived name.
 func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
-	n := &node{id: len(t.nodes), kind: kind, name: cfg.name}
+	n := &node{id: len(t.nodes), kind: kind, name: cfg.name, queries: cfg.queries}
 	if n.name == "" {
 		n.name = fmt.Sprintf("%s-%d", kind, n.id)
 	}
