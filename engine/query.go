@@ -65,8 +65,9 @@ func (e *Engine) serveState(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var (
-		v  []byte
-		id topology.TaskID
+		v     []byte
+		id    topology.TaskID
+		found bool
 	)
 	for _, c := range candidates {
 		if !e.owns(c) {
@@ -80,10 +81,10 @@ func (e *Engine) serveState(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
-		v, id = got, c
+		v, id, found = got, c, true
 		break
 	}
-	if v == nil {
+	if !found {
 		if e.owns(primary) {
 			httpError(w, http.StatusNotFound, "key %q has no value in store %q (task %s)", text, store, primary)
 			return
@@ -99,9 +100,9 @@ func (e *Engine) serveState(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	var err error
 	res := QueryResult{Store: store, Key: text, Task: id.String(), Value: base64.StdEncoding.EncodeToString(v)}
 	if queryable {
+		var err error
 		if res.Value, err = codec.Value(v); err != nil {
 			httpError(w, http.StatusInternalServerError, "stored value: %v", err)
 			return
