@@ -67,6 +67,10 @@ const (
 // removed by compaction, or was aborted data). Records at End or beyond
 // are not delivered.
 //
+// If from is past End (the topic was deleted and recreated, or truncated),
+// ReadRange returns at once with stats.End < stats.From and no error; the
+// caller decides what that means for its local state.
+//
 // fn owns the slice and the records' byte slices. An error from fn stops
 // the read and is returned. Cancelling ctx stops the read and returns
 // ctx.Err(). A value whose frame does not decode stops the read with a

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 const (
@@ -119,7 +120,16 @@ func (r resolved) badgerOptions() badger.Options {
 	// Badger refuses a ValueThreshold above its largest batch, which is
 	// 15% of the memtable.
 	maxBatch := r.memTable * 15 / 100
+	// Compaction memory: every in-flight table builder holds about twice
+	// its table size, plus compression buffers, and Badger runs up to
+	// 8+splits builders per compaction. With the default size multiplier
+	// of 2, tables (and builders) double per level as the data grows, so
+	// keep every level's tables at BaseTableSize. Small state values gain
+	// little from block compression, and it costs a goroutine pool and a
+	// second buffer per builder: off.
+	opts.TableSizeMultiplier = 1
 	return opts.
+		WithCompression(options.None).
 		WithSyncWrites(false).
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1).

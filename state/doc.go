@@ -113,7 +113,8 @@
 //
 // # Memory
 //
-// Config.MemoryBudget (default 256 MiB) sizes everything; with budget B:
+// Config.MemoryBudget (default 256 MiB) sizes everything; with budget B
+// (figures for the default):
 //
 //   - Badger memtables: B/16 each (16 MiB; between 1 and 64 MiB), at most
 //     2 waiting to be flushed. Each memtable's arena is about 1.3 times its
@@ -125,10 +126,22 @@
 //   - Per-task cache: Config.TaskCacheBytes, default B/32 (8 MiB), at
 //     least 4 MiB. The dirty part is further bounded by one Badger
 //     transaction (15% of a memtable: 2.4 MiB), see Atomicity.
+//   - Compaction: 2 compactors; every table is 2 MiB at every level
+//     (Badger's default doubles the table size per level, and with it the
+//     buffers of its table builders, so memory grew with the data), and
+//     blocks are not compressed (compression added a second buffer per
+//     builder and a goroutine pool). The price is disk (10M entries of
+//     16-byte keys and values: 375 MiB, against 144 MiB with Snappy) and
+//     one open file per 2 MiB of state (a 10 GiB state needs ulimit -n
+//     above 5000).
 //
-// Badger's tables and logs are memory-mapped files; the pages it touches
-// count towards the resident set but are page cache the kernel can
-// reclaim. BENCHMARKS.md "State" has measured peaks.
+// These bound Badger's and the caches' heap; Go's collector lets the heap
+// grow to twice the live heap between collections, so set GOMEMLIMIT in
+// the binary (for example to the budget) to hold the peak nearer it.
+// Badger's tables are memory-mapped files: the pages it writes and reads
+// count towards the resident set (RssFile) but are page cache that the
+// kernel (or a container's memory cgroup) reclaims under pressure.
+// BENCHMARKS.md, section "State", has measured peaks.
 //
 // Badger's log lines go to Config.Logger: errors and warnings at their
 // level, info (housekeeping) and debug at debug.
