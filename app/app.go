@@ -222,6 +222,7 @@ func engineFlags(fs *flag.FlagSet, cfg *engine.Config) (brokers, logLevel *strin
 		cfg.StateMemory = mb << 20
 		return nil
 	})
+	fs.IntVar(&cfg.StandbyReplicas, "standby-replicas", cfg.StandbyReplicas, "how many other processes keep a warm copy of each stateful task, so a failover replays only a short tail")
 	fs.DurationVar(&cfg.StateCleanupDelay, "state-cleanup-delay", cfg.StateCleanupDelay, "how long to keep the local state of a task this process no longer owns")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a caught-up input partition quiet this long stops holding the watermark back (0 = never)")
 	fs.BoolVar(&cfg.AdvanceWhenIdle, "advance-when-idle", cfg.AdvanceWhenIdle, "when every input of a task is idle, advance its watermark with the wall clock so the last windows close")

@@ -73,6 +73,10 @@ type Config struct {
 	// StateCleanupDelay is how long the local state of a task this
 	// process no longer owns is kept for a quick return. Default 10m.
 	StateCleanupDelay time.Duration
+	// StandbyReplicas is how many other processes keep a warm copy of
+	// each stateful task by tailing its changelogs, so that a failover
+	// replays only a short tail. Default 0.
+	StandbyReplicas int
 	// IdleTimeout is how long a caught-up input partition may be quiet
 	// before it stops holding the task's watermark back. Default 30s;
 	// 0 disables idleness.
@@ -145,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.StateMemory < 16<<20 {
 		bad("state memory %d bytes: want at least 16 MiB", c.StateMemory)
+	}
+	if c.StandbyReplicas < 0 {
+		bad("standby replicas %d: want 0 or more", c.StandbyReplicas)
 	}
 	if c.StateCleanupDelay < 0 {
 		bad("state cleanup delay %v: want 0 or more", c.StateCleanupDelay)

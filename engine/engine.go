@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weirstream/weir/changelog"
 	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/windows"
@@ -36,8 +37,11 @@ type Engine struct {
 	// Set by Run before the group is joined; read-only afterwards.
 	cl  *kgo.Client
 	adm *kadm.Client
-	lay *layout
-	out map[string]prometheus.Counter // records_out per topic, built once
+	sb  *standbys // nil without standby replicas
+	// changelogStore maps changelog topics to their stores.
+	changelogStore map[string]string
+	lay            *layout
+	out            map[string]prometheus.Counter // records_out per topic, built once
 
 	// tasks and byTP belong to whoever holds the group "turn": the
 	// processing loop between PollRecords and AllowRebalance, or a
@@ -156,6 +160,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	e.changelogStore = make(map[string]string)
+	for store := range e.plan.Stores() {
+		e.changelogStore[changelog.Topic(e.cfg.AppID, store)] = store
+	}
 	e.out = make(map[string]prometheus.Counter)
 	for _, st := range e.plan.Subtopologies {
 		for _, s := range st.Sinks {
@@ -213,6 +221,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: client: %w", err)
 	}
 
+	if e.cfg.StandbyReplicas > 0 && e.db != nil {
+		e.sb = newStandbys(e)
+		g.Go(func() error { return e.sb.run(gctx) })
+	}
 	g.Go(func() error {
 		err := e.loop(gctx)
 		e.shutdown()
@@ -274,11 +286,19 @@ func (e *Engine) loop(ctx context.Context) error {
 func (e *Engine) processFetches(fetches kgo.Fetches) error {
 	var fatal error
 	fetches.EachError(func(topic string, p int32, err error) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, kerr.InvalidSessionTimeout):
+			fatal = fmt.Errorf("engine: the broker rejects session timeout %v: %w (set --session-timeout within the broker's group.min/max.session.timeout.ms)", e.cfg.SessionTimeout, err)
+		case errors.Is(err, kerr.GroupAuthorizationFailed) || errors.Is(err, kerr.TopicAuthorizationFailed):
+			fatal = fmt.Errorf("engine: not authorized: %w (check the ACLs of this client)", err)
+		default:
+			e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 		}
-		e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 	})
+	if fatal != nil {
+		return fatal
+	}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if fatal != nil || p.Err != nil {
 			return
@@ -530,6 +550,17 @@ func (e *Engine) shutdown() {
 // onAssigned creates the tasks of newly assigned partitions. It runs on
 // franz-go's group goroutine while the loop is parked (BlockRebalanceOnPoll).
 func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	// Standby copies of the new tasks stop first, in one round trip.
+	var fresh []topology.TaskID
+	for topic, parts := range assigned {
+		for _, p := range parts {
+			id := topology.TaskID{Subtopology: e.plan.SubtopologyFor(topic).ID, Partition: p}
+			if _, ok := e.tasks[id]; !ok {
+				fresh = append(fresh, id)
+			}
+		}
+	}
+	e.sb.Release(ctx, fresh)
 	for topic, parts := range assigned {
 		st := e.plan.SubtopologyFor(topic)
 		for _, p := range parts {

@@ -20,6 +20,7 @@ type metrics struct {
 	late        *prometheus.CounterVec
 	watermark   *prometheus.GaugeVec
 	restored    *prometheus.CounterVec
+	standby     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -53,8 +54,11 @@ func newMetrics() *metrics {
 		restored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_restore_records_total", Help: "Changelog records replayed into local state, by store.",
 		}, []string{"store"}),
+		standby: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_standby_records_total", Help: "Changelog records applied to standby (warm) copies of tasks owned elsewhere, by store.",
+		}, []string{"store"}),
 	}
-	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored,
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.standby,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

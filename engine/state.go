@@ -127,7 +127,7 @@ func (e *Engine) applyState(id uint64) error {
 // changelog tail is replayed); stale state only costs disk.
 func (e *Engine) dropStale(now time.Time) {
 	for id, since := range e.released {
-		if now.Sub(since) < e.cfg.StateCleanupDelay {
+		if now.Sub(since) < e.cfg.StateCleanupDelay || e.sb.Holds(id) {
 			continue
 		}
 		if err := e.db.DropTask(id); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -74,6 +75,9 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 		// kfake compacts only when the cleaner runs; its default backoff
 		// is an hour, so changelog topics would never shrink.
 		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "15000"}),
+		// Short session timeouts make failover quick in development
+		// and tests; Kafka's default minimum is 6s.
+		kfake.GroupMinSessionTimeout(time.Second),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			ln, err := net.Listen(network, cfg.Listen)
 			if err != nil {
