@@ -1,0 +1,60 @@
+// Package topology is weir's typed Go DSL: the operator graph a user
+// writes, its split into sub-topologies, and the per-task runtime that the
+// engine drives.
+//
+// # Writing a topology
+//
+//	t := topology.New()
+//	clicks := topology.Source(t, "clicks", serde.Bytes(), serde.JSON[Click](),
+//		topology.WithTimestamps(func(_ []byte, c Click, _ int64) (int64, error) { return c.TS, nil }),
+//		topology.WithWatermarks(windows.BoundedOutOfOrderness(2*time.Second)))
+//	byUser := topology.SelectKey(clicks, func(_ []byte, c Click) (string, error) { return c.User, nil },
+//		serde.String(), topology.Named("by-user"))
+//	tumbling, _ := windows.Tumbling(10 * time.Second)
+//	counts := topology.Aggregate(byUser, windows.Spec{Assigner: tumbling},
+//		windows.Count[Click](), serde.Int64(), topology.Named("count"))
+//	...
+//	topology.To(topology.WithSerdes(out, serde.String(), serde.JSON[Result]()), "clicks-per-window")
+//
+// Operators: Source, Map, MapValues, Filter, FlatMap, Peek, Merge, Branch,
+// SelectKey, Repartition, Process (keyed, with state stores), ProcessTimed
+// (with event- and processing-time timers), Count, Aggregate (tumbling,
+// hopping, session and count windows from package windows) and To. Go has
+// no generic methods, so operators are functions taking a Stream.
+//
+// # Names, sub-topologies and internal topics
+//
+// Every operator has a stable name: the one given with Named, or one
+// derived from its kind and position ("map-3"). State stores, changelog
+// topics ("<app>-<store>-changelog") and repartition topics
+// ("<app>-<operator>-repartition") are named after operators, so name the
+// keyed ones. A keyed operation (Process, Count, Aggregate) after a key
+// change (Map, FlatMap, SelectKey, Process) first writes the stream through
+// a repartition topic, partitioned by the new key; that cut splits the
+// graph into sub-topologies. Build binds a Topology to an application id,
+// validates it (reporting every problem at once) and returns the Plan;
+// Plan.String, DOT and JSON describe it.
+//
+// # Runtime
+//
+// A Task is one sub-topology for one partition number. Its operators are
+// fused: each calls the next directly, on the goroutine that owns the task,
+// with no queue in between. The engine feeds it Kafka records
+// (Task.Process), moves its watermark at batch boundaries (Task.Advance,
+// which also fires due windows and timers) and collects the watermark
+// control records it owes downstream (Task.Controls). Control records are
+// consumed by repartition sources and never reach user functions.
+//
+// # Errors
+//
+// DSL calls never fail; Build reports what they collected (errors wrap
+// ErrInvalid). At run time a record that cannot be decoded yields a
+// *SourceError and a user function's error an *OperatorError naming the
+// operator; the engine's error policy decides what happens to the record.
+//
+// # Concurrency
+//
+// A Topology is built on one goroutine. A Plan is immutable and shared. A
+// Task, its Context, Timers and stores are used only on the goroutine that
+// owns the task; user functions are called there, synchronously.
+package topology
