@@ -1,0 +1,46 @@
+package topology_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/windows"
+)
+
+type Click struct {
+	User string `json:"user"`
+	TS   int64  `json:"ts"`
+}
+
+// The README's windowed topology: clicks per user in 10-second tumbling
+// event-time windows. The key change before Aggregate makes the plan two
+// sub-topologies joined by a repartition topic.
+func Example() {
+	t := topology.New()
+	clicks := topology.Source(t, "clicks", serde.Bytes(), serde.JSON[Click](),
+		topology.WithTimestamps(func(_ []byte, c Click, _ int64) (int64, error) { return c.TS, nil }),
+		topology.WithWatermarks(windows.BoundedOutOfOrderness(2*time.Second)))
+	byUser := topology.SelectKey(clicks, func(_ []byte, c Click) (string, error) { return c.User, nil },
+		serde.String(), topology.Named("by-user"))
+	tumbling, _ := windows.Tumbling(10 * time.Second)
+	counts := topology.Aggregate(byUser, windows.Spec{Assigner: tumbling},
+		windows.Count[Click](), serde.Int64(), topology.Named("count"))
+	out := topology.MapValues(counts, func(user string, w topology.Windowed[int64]) (string, error) {
+		return fmt.Sprintf("%s %d-%d: %d", user, w.Window.Start, w.Window.End, w.Value), nil
+	})
+	topology.To(topology.WithSerdes(out, serde.String(), serde.String()), "clicks-per-window")
+
+	plan, err := t.Build("clicks-app")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, st := range plan.Subtopologies {
+		fmt.Println(st.ID, st.Sources[0].Topic, st.Stores)
+	}
+	// Output:
+	// 0 clicks []
+	// 1 clicks-app-count-repartition [count-store]
+}
