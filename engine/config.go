@@ -28,8 +28,14 @@ const (
 type Guarantee string
 
 const (
+	// ExactlyOnce makes every checkpoint one Kafka transaction: outputs,
+	// changelog records and consumed offsets commit together or not at
+	// all, and local state is applied only after the commit. Readers must
+	// read with isolation.level=read_committed.
+	ExactlyOnce Guarantee = "exactly_once"
 	// AtLeastOnce commits consumed offsets after the outputs are
-	// acknowledged: a crash may repeat output since the last commit.
+	// acknowledged, without transactions: faster, but a crash repeats the
+	// output (and state updates) since the last commit.
 	AtLeastOnce Guarantee = "at_least_once"
 )
 
@@ -41,7 +47,7 @@ type Config struct {
 	// AppID is the consumer group id and the prefix of internal topics.
 	// Required.
 	AppID string
-	// Guarantee. Default AtLeastOnce.
+	// Guarantee. Default ExactlyOnce.
 	Guarantee Guarantee
 	// CommitInterval is the time between checkpoints (the commit point).
 	// Default 100ms.
@@ -96,7 +102,7 @@ type Config struct {
 // still need values.
 func DefaultConfig() Config {
 	return Config{
-		Guarantee:          AtLeastOnce,
+		Guarantee:          ExactlyOnce,
 		CommitInterval:     100 * time.Millisecond,
 		OnError:            OnErrorDLQ,
 		HTTPAddr:           "127.0.0.1:0",
@@ -126,9 +132,9 @@ func (c Config) Validate() error {
 		bad("no application id: pass --app-id NAME; processes with the same id share the work")
 	}
 	switch c.Guarantee {
-	case AtLeastOnce:
+	case ExactlyOnce, AtLeastOnce:
 	default:
-		bad("guarantee %q: want %q", c.Guarantee, AtLeastOnce)
+		bad("guarantee %q: want %q or %q", c.Guarantee, ExactlyOnce, AtLeastOnce)
 	}
 	switch c.OnError {
 	case OnErrorDLQ, OnErrorSkip, OnErrorFail:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,13 @@ type Engine struct {
 	cl  *kgo.Client
 	adm *kadm.Client
 	sb  *standbys // nil without standby replicas
+	// sess is the transactional session (exactly-once), nil otherwise;
+	// inTxn and staleRevoke belong to the group-turn owner.
+	sess        *kgo.GroupTransactSession
+	inTxn       bool
+	staleRevoke bool
+	rebalancing atomic.Bool // a rebalance waits for the loop
+	lock        *os.File    // the state directory's lock (exactly-once)
 	// changelogStore maps changelog topics to their stores.
 	changelogStore map[string]string
 	lay            *layout
@@ -58,8 +66,9 @@ type Engine struct {
 	released map[string]time.Time
 	// cpID numbers checkpoints; force asks the loop for one early (a
 	// task's write cache is full).
-	cpID  uint64
-	force bool
+	cpID    uint64
+	force   bool
+	sinceCP int // input records since the last committed checkpoint
 
 	produceErr atomic.Pointer[error]
 	ready      atomic.Bool
@@ -89,6 +98,7 @@ type task struct {
 	st            *state.Task
 	changelogs    map[string]int64
 	lastChangelog map[string]*kgo.Record
+	sub           *topology.Subtopology
 }
 
 // New validates the configuration and the topology. It does not contact
@@ -154,6 +164,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer func() {
+		if e.lock != nil {
+			e.lock.Close()
+		}
+	}()
+	defer func() {
 		if e.db != nil {
 			if err := e.db.Close(); err != nil {
 				e.log.Warn("closing state", "err", err)
@@ -212,13 +227,31 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.MaxBufferedRecords(e.cfg.MaxBufferedRecords),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
-	e.cl, err = kgo.NewClient(append(opts, e.clientOpts()...)...)
+	if e.cfg.Guarantee == ExactlyOnce {
+		id, err := e.transactionalID()
+		if err == nil {
+			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(transactionTimeout),
+				kgo.OnPartitionsCallbackBlocked(e.onBlocked))
+			e.sess, err = kgo.NewGroupTransactSession(append(opts, e.clientOpts()...)...)
+		}
+		if e.sess != nil {
+			e.cl = e.sess.Client()
+		}
+		if err != nil {
+			err = fmt.Errorf("engine: transactional client: %w", err)
+		}
+	} else {
+		e.cl, err = kgo.NewClient(append(opts, e.clientOpts()...)...)
+		if err != nil {
+			err = fmt.Errorf("engine: client: %w", err)
+		}
+	}
 	if err != nil {
 		if srv != nil {
 			srv.Close()
 		}
 		g.Wait() //nolint:errcheck // the server's error is ErrServerClosed
-		return fmt.Errorf("engine: client: %w", err)
+		return err
 	}
 
 	if e.cfg.StandbyReplicas > 0 && e.db != nil {
@@ -252,18 +285,21 @@ func (e *Engine) loop(ctx context.Context) error {
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return e.finalCheckpoint()
 		}
-		fatal := e.processFetches(fetches)
+		fatal := e.begin(ctx)
+		if fatal == nil {
+			fatal = e.processFetches(fetches)
+		}
 		if fatal == nil {
 			fatal = e.advance()
 		}
-		if fatal == nil {
-			fatal = e.producerFailed()
+		if fatal == nil && e.sess == nil {
+			fatal = e.producerFailed() // exactly-once aborts instead, at the checkpoint
 		}
 		if fatal != nil {
 			e.cl.AllowRebalance()
 			return fatal
 		}
-		if e.force || time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
+		if e.force || e.rebalancing.Swap(false) || time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
 			if err := e.checkpoint(ctx); err != nil {
 				e.cl.AllowRebalance()
 				if ctx.Err() != nil {
@@ -330,6 +366,7 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 			e.force = true
 		}
 		e.m.recordsIn.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+		e.sinceCP += len(p.Records)
 		e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
 	})
 	return fatal
@@ -460,6 +497,9 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 
 func (e *Engine) commit(ctx context.Context) error {
 	e.force = false
+	if e.sess != nil && !e.inTxn {
+		return nil // nothing ran since the last transaction ended
+	}
 	if err := e.produceChangelogs(); err != nil {
 		return err
 	}
@@ -477,6 +517,14 @@ func (e *Engine) commit(ctx context.Context) error {
 				e.produce(&rec)
 			}
 		}
+	}
+	if e.sess != nil {
+		committed, err := e.endTxn(ctx)
+		if err != nil || !committed {
+			return err
+		}
+		e.cpID++
+		return e.applyState(e.cpID)
 	}
 	if err := e.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("engine: checkpoint: flush: %w", err)
@@ -591,6 +639,18 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	if len(revoked) == 0 {
 		return
 	}
+	if e.sess != nil {
+		// The transaction cannot end here. An open one will abort at the
+		// loop's next checkpoint (the session saw the revoke), which
+		// rebuilds the remaining tasks; without one, the session must
+		// still be told before the next Begin (see begin).
+		if !e.inTxn {
+			e.staleRevoke = true
+		}
+		e.dropPartitions(revoked)
+		e.log.Info("partitions revoked", "partitions", revoked, "tasks", len(e.tasks))
+		return
+	}
 	if err := e.checkpoint(ctx); err != nil {
 		// The new owner resumes from the last commit: at-least-once
 		// repeats the records since then.
@@ -641,7 +701,7 @@ func (e *Engine) ownsAny(t *task) bool {
 }
 
 func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topology.TaskID) (*task, error) {
-	t := &task{id: id, pos: make(map[string]kgo.EpochOffset)}
+	t := &task{id: id, sub: st, pos: make(map[string]kgo.EpochOffset)}
 	if e.db != nil && len(st.Stores) > 0 {
 		t.st = e.db.Task(id.String())
 		t.lastChangelog = make(map[string]*kgo.Record)
@@ -650,9 +710,17 @@ func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topol
 			return nil, err
 		}
 	}
-	rt, err := st.NewTask(topology.TaskEnv{
+	if err := e.buildRuntime(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// buildRuntime builds the task's operators over its committed state.
+func (e *Engine) buildRuntime(t *task) error {
+	rt, err := t.sub.NewTask(topology.TaskEnv{
 		AppID:   e.cfg.AppID,
-		Task:    id,
+		Task:    t.id,
 		Produce: e.produce,
 		Partitions: func(topic string) (int32, error) {
 			n, ok := e.lay.partitions[topic]
@@ -667,15 +735,15 @@ func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topol
 			}
 			return t.st.Store(name), nil
 		},
-		Logger:     e.log.With("task", id.String()),
+		Logger:     e.log.With("task", t.id.String()),
 		Watermarks: []windows.TrackerOpt{windows.IdleTimeout(e.cfg.IdleTimeout), windows.AdvanceWhenIdle(e.cfg.AdvanceWhenIdle)},
 		OnLate:     func(op string) { e.m.late.WithLabelValues(op).Inc() },
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.rt = rt
-	return t, nil
+	return nil
 }
 
 func kerrOf(code int16) error { return kerr.ErrorForCode(code) }

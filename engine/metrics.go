@@ -21,6 +21,8 @@ type metrics struct {
 	watermark   *prometheus.GaugeVec
 	restored    *prometheus.CounterVec
 	standby     *prometheus.CounterVec
+	aborts      *prometheus.CounterVec
+	perCP       prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -57,8 +59,15 @@ func newMetrics() *metrics {
 		standby: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_standby_records_total", Help: "Changelog records applied to standby (warm) copies of tasks owned elsewhere, by store.",
 		}, []string{"store"}),
+		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_transaction_aborts_total", Help: "Aborted checkpoint transactions, by cause (rebalance: the group moved on or fenced us; produce: a record failed; error: the producer failed).",
+		}, []string{"cause"}),
+		perCP: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weir_checkpoint_records", Help: "Input records per committed checkpoint.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 12),
+		}),
 	}
-	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.standby,
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.standby, m.aborts, m.perCP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -66,6 +66,12 @@ func (e *Engine) restore(ctx context.Context, t *task, st *topology.Subtopology)
 		if err != nil {
 			return fmt.Errorf("restore %s from %s[%d]@%d: %w", store, topic, t.id.Partition, from, err)
 		}
+		if stats.End < stats.From {
+			// State is applied only after its changelog records are
+			// committed, so local state cannot be ahead of Kafka unless
+			// the changelog was deleted or truncated behind our back.
+			return fmt.Errorf("local state of task %s is ahead of its changelog %s[%d] (checkpoint at offset %d, changelog ends at %d): the changelog was deleted or truncated; remove the state directory %q to restore from Kafka", t.id, topic, t.id.Partition, stats.From, stats.End, e.cfg.StateDir)
+		}
 		e.m.restored.WithLabelValues(store).Add(float64(stats.Records))
 		e.log.Info("restored", "task", t.id, "store", store, "from", stats.From, "end", stats.End,
 			"records", stats.Records, "duration", stats.Duration.Round(time.Millisecond))
@@ -100,6 +106,8 @@ func (e *Engine) produceChangelogs() error {
 // applyState writes each task's dirty state to Badger with its checkpoint
 // record, after the checkpoint's outputs and offsets are committed.
 func (e *Engine) applyState(id uint64) error {
+	e.m.perCP.Observe(float64(e.sinceCP))
+	e.sinceCP = 0
 	for _, t := range e.tasks {
 		if t.st == nil {
 			continue

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Exactly-once (Config.Guarantee == ExactlyOnce) follows ../shared/DESIGN.md
+// §3 with franz-go's GroupTransactSession, one transactional producer per
+// process:
+//
+//   - the loop begins a transaction before it hands a batch to the tasks,
+//     so every output, changelog record, control record and dead letter of
+//     the batch is in it;
+//   - a checkpoint ends it: the session flushes, commits the consumed
+//     offsets in the transaction (TxnOffsetCommit with the group
+//     generation, so a zombie is fenced), heartbeats, and commits with
+//     EndTxn, or aborts when the group moved on meanwhile;
+//   - only after a commit is state applied to Badger (applyState);
+//   - after an abort the session has rewound the consumer to the committed
+//     offsets, and the engine drops every task's dirty state and rebuilds
+//     its operators from committed state (aborted), so the replayed records
+//     meet exactly the state they met the first time.
+//
+// The transaction is never ended inside a rebalance callback (franz-go
+// deadlocks). A rebalance the loop is blocking is signalled by
+// OnPartitionsCallbackBlocked; the loop then ends its transaction before
+// letting the rebalance in, so revocations find nothing in flight. A
+// revocation the session saw outside a transaction would still make it
+// abort the next one (franz-go issue #754); clearStaleRevoke resets that
+// with an empty abort before the next Begin.
+
+// begin opens the transaction of the next batch, if none is open.
+func (e *Engine) begin(ctx context.Context) error {
+	if e.sess == nil || e.inTxn {
+		return nil
+	}
+	if e.staleRevoke {
+		e.staleRevoke = false
+		if _, err := e.sess.End(ctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("engine: reset transaction session after a revoke: %w", err)
+		}
+	}
+	if err := e.sess.Begin(); err != nil {
+		return fmt.Errorf("engine: begin transaction: %w", err)
+	}
+	e.inTxn = true
+	return nil
+}
+
+// endTxn commits the open transaction (or aborts it when a produce
+// failed) and reports whether it committed. An error means the producer is
+// unusable; the caller stops the engine (a restart recovers).
+func (e *Engine) endTxn(ctx context.Context) (bool, error) {
+	if !e.inTxn {
+		return true, nil
+	}
+	try, cause := kgo.TryCommit, "rebalance"
+	if p := e.produceErr.Load(); p != nil {
+		try, cause = kgo.TryAbort, "produce"
+		e.log.Warn("aborting transaction", "err", *p)
+	}
+	committed, err := e.sess.End(ctx, try)
+	e.inTxn = false
+	if err != nil {
+		e.m.aborts.WithLabelValues("error").Inc()
+		return false, fmt.Errorf("engine: end transaction: %w", err)
+	}
+	if !committed {
+		e.m.aborts.WithLabelValues(cause).Inc()
+		e.aborted()
+	}
+	return committed, nil
+}
+
+// aborted drops every task's uncommitted work after an aborted transaction:
+// dirty state, changelog bookkeeping, positions, and the operators'
+// in-memory state, rebuilt from committed state. The session has rewound
+// the consumer to the committed offsets, so the records come again.
+func (e *Engine) aborted() {
+	e.produceErr.Store(nil)
+	for _, t := range e.tasks {
+		if t.st != nil {
+			t.st.Discard()
+			clear(t.lastChangelog)
+		}
+		clear(t.pos)
+		t.dirty = false
+		if err := e.buildRuntime(t); err != nil {
+			err = fmt.Errorf("engine: task %s: rebuild after abort: %w", t.id, err)
+			e.produceErr.CompareAndSwap(nil, &err)
+		}
+	}
+	e.log.Info("transaction aborted; replaying from the last committed offsets", "tasks", len(e.tasks))
+}
+
+// transactionalID is the application id plus an instance id kept in the
+// state directory, so a restarted process reuses its transactional id and
+// its first InitProducerID aborts whatever its previous life left open.
+// A lock file in the directory keeps two processes from sharing it (they
+// would fence each other).
+func (e *Engine) transactionalID() (string, error) {
+	if err := os.MkdirAll(e.cfg.StateDir, 0o755); err != nil {
+		return "", fmt.Errorf("engine: state dir: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(e.cfg.StateDir, "weir.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("engine: state dir: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return "", fmt.Errorf("engine: state dir %q is used by another process: give each process its own --state-dir", e.cfg.StateDir)
+	}
+	e.lock = lock // held until the process exits or Run returns
+	path := filepath.Join(e.cfg.StateDir, "instance-id")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		r := make([]byte, 8)
+		rand.Read(r) //nolint:errcheck // crypto/rand never fails on Linux
+		b = []byte(hex.EncodeToString(r))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return "", fmt.Errorf("engine: state dir: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("engine: state dir: %w", err)
+	}
+	return e.cfg.AppID + "-" + strings.TrimSpace(string(b)), nil
+}
+
+// onBlocked runs (on its own goroutine) when a rebalance waits for the loop:
+// the loop ends its transaction before it lets the rebalance in.
+func (e *Engine) onBlocked(context.Context, *kgo.Client) { e.rebalancing.Store(true) }
+
+// transactionTimeout bounds how long a transaction of a process that died
+// blocks read_committed readers of its partitions.
+const transactionTimeout = 10 * time.Second
