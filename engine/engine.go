@@ -523,6 +523,7 @@ func (e *Engine) commit(ctx context.Context) error {
 		if err != nil || !committed {
 			return err
 		}
+		afterCommit()
 		e.cpID++
 		return e.applyState(e.cpID)
 	}
