@@ -64,6 +64,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...T
 		"dev-broker": c.devBroker,
 		"demo":       c.demo,
 		"topologies": c.list,
+		"gen":        c.gen,
+		"bench":      c.bench,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -103,6 +105,8 @@ Commands:
   describe    print a topology's operators, sub-topologies and topics
   dev-broker  run a Kafka-protocol development broker on localhost
   topologies  list the topologies this binary knows
+  gen         write generated events (Nexmark) to a topic
+  bench       measure a query's throughput against raw franz-go baselines
 
 Run 'processor COMMAND -h' for a command's flags. Every flag can also be set
 with an environment variable WEIR_<FLAG> (e.g. WEIR_BROKERS=host:9092).
