@@ -743,6 +743,17 @@ func (e *Engine) buildRuntime(t *task) error {
 	if err != nil {
 		return err
 	}
+	if t.st != nil {
+		cp, ok, err := t.st.Checkpoint()
+		if err != nil {
+			return err
+		}
+		if ok {
+			for _, w := range cp.Watermarks {
+				rt.SeedWatermark(w.Topic, w.Partition, w.Millis)
+			}
+		}
+	}
 	t.rt = rt
 	return nil
 }

@@ -88,8 +88,12 @@ type Task struct {
 	// the last control record sent to them.
 	repartition []string
 	lastControl windows.ControlRecord
-	sentControl bool
+	sentAt      time.Time // zero: nothing sent yet
 }
+
+// controlResend is how often an unchanged control record is sent again, so
+// that a restarted downstream task hears from every upstream task soon.
+const controlResend = time.Second
 
 // NewTask builds the sub-topology's operators for one task. Factories of
 // Process operators run now, on the caller's goroutine.
@@ -166,22 +170,29 @@ func (t *Task) SetCaughtUp(topic string, caughtUp bool) {
 	t.ctx.tracker.SetCaughtUp(windows.PartitionKey{Topic: topic, Partition: t.ID.Partition}, caughtUp, t.ctx.now)
 }
 
+// SeedWatermark starts an input partition's watermark at wm, the value a
+// checkpoint recorded, so that a restarted task does not wait for every
+// partition to show data (or go idle) before its windows close again.
+func (t *Task) SeedWatermark(topic string, partition int32, wm int64) {
+	t.ctx.tracker.Seed(windows.PartitionKey{Topic: topic, Partition: partition}, wm)
+}
+
 // Watermarks returns the per-partition watermark status, for the API.
 func (t *Task) Watermarks() []windows.PartitionStatus { return t.ctx.tracker.Partitions(t.ctx.now) }
 
-// Controls returns the watermark control records the task should write now
-// to every partition of each topic in Repartitions, or nil when nothing
-// changed since the last call (downstream keeps the last one it saw).
+// Controls returns the watermark control record the task should write now
+// to every partition of each topic in Repartitions, or nil when it sent the
+// same one less than a second ago (downstream keeps the last one it saw).
 // taskCount is the number of tasks of the task's sub-topology.
 func (t *Task) Controls(taskCount int) *kgo.Record {
 	if len(t.repartition) == 0 {
 		return nil
 	}
 	c := t.ctx.tracker.Control(t.ID.String(), taskCount, t.ctx.now)
-	if t.sentControl && c == t.lastControl {
+	if !t.sentAt.IsZero() && c == t.lastControl && t.ctx.now.Sub(t.sentAt) < controlResend {
 		return nil
 	}
-	t.lastControl, t.sentControl = c, true
+	t.lastControl, t.sentAt = c, t.ctx.now
 	return &kgo.Record{Value: windows.EncodeControl(c), Headers: []kgo.RecordHeader{{Key: windows.HeaderKey}}}
 }
 
