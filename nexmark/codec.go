@@ -374,3 +374,6 @@ func internChannel(b []byte) string {
 	}
 	return string(b)
 }
+
+// jsonUnmarshal is encoding/json's decoder, for comparison in benchmarks.
+var jsonUnmarshal = json.Unmarshal
