@@ -116,4 +116,3 @@ func countRecords(t *testing.T, broker, topic string) int {
 		}
 	}
 }
-

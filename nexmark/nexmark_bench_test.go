@@ -138,4 +138,3 @@ func BenchmarkTask(b *testing.B) {
 		})
 	}
 }
-
