@@ -171,7 +171,7 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 	byWindow := topology.Map(counts, func(auction int64, w topology.Windowed[int64]) (int64, AuctionCount, error) {
 		return w.Window.Start, AuctionCount{Auction: auction, Count: w.Value, End: w.Window.End}, nil
 	}, topology.Named("by-window"))
-	hot := topology.Aggregate(topology.WithSerdes(byWindow, serde.Int64(), serde.JSON[AuctionCount]()),
+	hot := topology.Aggregate(topology.WithSerdes(byWindow, serde.Int64(), auctionCountSerde{}),
 		windows.Spec{Assigner: tumble}, windows.Aggregation[AuctionCount, HotItems]{
 			Init: func() HotItems { return HotItems{Count: -1} },
 			Add: func(acc HotItems, c AuctionCount) HotItems {
@@ -184,7 +184,7 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 				acc.WindowEnd = c.End
 				return acc
 			},
-		}, serde.JSON[HotItems](), topology.Named("hot-items"))
+		}, hotItemsSerde{}, topology.Named("hot-items"))
 	out := topology.MapValues(hot, func(start int64, w topology.Windowed[HotItems]) (HotItems, error) {
 		h := w.Value
 		h.WindowStart = start
@@ -192,6 +192,75 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 		return h, nil
 	}, topology.Named("format"))
 	topology.To(topology.WithSerdes(out, serde.Int64(), serde.JSON[HotItems]()), cfg.Output, topology.Named("sink"))
+	return nil
+}
+
+// auctionCountSerde and hotItemsSerde are q5's binary formats between its
+// stages and in its window state (varints).
+type auctionCountSerde struct{}
+
+func (auctionCountSerde) Encode(c AuctionCount) ([]byte, error) {
+	b := make([]byte, 0, 3*binary.MaxVarintLen64)
+	b = binary.AppendVarint(b, c.Auction)
+	b = binary.AppendVarint(b, c.Count)
+	return binary.AppendVarint(b, c.End), nil
+}
+
+func (auctionCountSerde) Decode(b []byte) (AuctionCount, error) {
+	var c AuctionCount
+	var err error
+	d := varints{b: b}
+	c.Auction, c.Count, c.End, err = d.next(), d.next(), d.next(), d.done()
+	return c, err
+}
+
+type hotItemsSerde struct{}
+
+func (hotItemsSerde) Encode(h HotItems) ([]byte, error) {
+	b := make([]byte, 0, (4+len(h.Auctions))*binary.MaxVarintLen64)
+	b = binary.AppendVarint(b, h.WindowStart)
+	b = binary.AppendVarint(b, h.WindowEnd)
+	b = binary.AppendVarint(b, h.Count)
+	b = binary.AppendVarint(b, int64(len(h.Auctions)))
+	for _, a := range h.Auctions {
+		b = binary.AppendVarint(b, a)
+	}
+	return b, nil
+}
+
+func (hotItemsSerde) Decode(b []byte) (HotItems, error) {
+	d := varints{b: b}
+	h := HotItems{WindowStart: d.next(), WindowEnd: d.next(), Count: d.next()}
+	n := d.next()
+	if n < 0 || n > int64(len(b)) {
+		return HotItems{}, &serde.DecodeError{Serde: "nexmark hot items", Err: fmt.Errorf("%d auctions in %d bytes", n, len(b))}
+	}
+	h.Auctions = make([]int64, n)
+	for i := range h.Auctions {
+		h.Auctions[i] = d.next()
+	}
+	return h, d.done()
+}
+
+type varints struct {
+	b   []byte
+	bad bool
+}
+
+func (d *varints) next() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *varints) done() error {
+	if d.bad || len(d.b) != 0 {
+		return &serde.DecodeError{Serde: "nexmark varints", Err: errors.New("truncated or trailing bytes")}
+	}
 	return nil
 }
 
