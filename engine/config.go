@@ -144,6 +144,9 @@ func (c Config) Validate() error {
 	if c.CommitInterval < time.Millisecond {
 		bad("commit interval %v: want at least 1ms", c.CommitInterval)
 	}
+	if c.Guarantee == ExactlyOnce && c.CommitInterval > 3*time.Minute {
+		bad("commit interval %v: exactly-once wants at most 3m (a transaction stays open for an interval and brokers cap transactions at 15m)", c.CommitInterval)
+	}
 	if c.SessionTimeout < time.Second {
 		bad("session timeout %v: want at least 1s", c.SessionTimeout)
 	}

@@ -230,7 +230,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.Guarantee == ExactlyOnce {
 		id, err := e.transactionalID()
 		if err == nil {
-			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(transactionTimeout),
+			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(e.cfg.transactionTimeout()),
 				kgo.OnPartitionsCallbackBlocked(e.onBlocked))
 			e.sess, err = kgo.NewGroupTransactSession(append(opts, e.clientOpts()...)...)
 		}
@@ -285,7 +285,14 @@ func (e *Engine) loop(ctx context.Context) error {
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return e.finalCheckpoint()
 		}
-		fatal := e.begin(ctx)
+		if reset, err := e.resetStale(ctx); err != nil || reset {
+			e.cl.AllowRebalance()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		fatal := e.begin()
 		if fatal == nil {
 			fatal = e.processFetches(fetches)
 		}
@@ -664,6 +671,9 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 // onLost drops the tasks of partitions that are gone already (session
 // expired, fenced): committing is pointless, the new owner has them.
 func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if e.sess != nil && !e.inTxn {
+		e.staleRevoke = true // the session will abort the next transaction otherwise
+	}
 	e.dropPartitions(lost)
 	e.log.Warn("partitions lost", "partitions", lost, "tasks", len(e.tasks))
 }

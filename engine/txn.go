@@ -36,20 +36,33 @@ import (
 // deadlocks). A rebalance the loop is blocking is signalled by
 // OnPartitionsCallbackBlocked; the loop then ends its transaction before
 // letting the rebalance in, so revocations find nothing in flight. A
-// revocation the session saw outside a transaction would still make it
-// abort the next one (franz-go issue #754); clearStaleRevoke resets that
-// with an empty abort before the next Begin.
+// revocation (or loss) the session saw outside a transaction would still
+// make it abort the next one (franz-go issue #754); resetStale clears that
+// with an empty abort right after the poll during which it happened.
+
+// resetStale clears a revoke or loss the session saw while no transaction
+// was open. The empty abort rewinds the consumer to the committed offsets,
+// so the batch polled alongside must be dropped (it is fetched again):
+// processing it would read its records twice. It reports whether it reset.
+func (e *Engine) resetStale(ctx context.Context) (bool, error) {
+	if e.sess == nil || !e.staleRevoke {
+		return false, nil
+	}
+	e.staleRevoke = false
+	if _, err := e.sess.End(ctx, kgo.TryAbort); err != nil {
+		return true, fmt.Errorf("engine: reset transaction session after a revoke: %w", err)
+	}
+	for _, t := range e.tasks {
+		clear(t.pos) // rewound to the committed offsets
+		t.dirty = false
+	}
+	return true, nil
+}
 
 // begin opens the transaction of the next batch, if none is open.
-func (e *Engine) begin(ctx context.Context) error {
+func (e *Engine) begin() error {
 	if e.sess == nil || e.inTxn {
 		return nil
-	}
-	if e.staleRevoke {
-		e.staleRevoke = false
-		if _, err := e.sess.End(ctx, kgo.TryAbort); err != nil {
-			return fmt.Errorf("engine: reset transaction session after a revoke: %w", err)
-		}
 	}
 	if err := e.sess.Begin(); err != nil {
 		return fmt.Errorf("engine: begin transaction: %w", err)
@@ -142,5 +155,8 @@ func (e *Engine) transactionalID() (string, error) {
 func (e *Engine) onBlocked(context.Context, *kgo.Client) { e.rebalancing.Store(true) }
 
 // transactionTimeout bounds how long a transaction of a process that died
-// blocks read_committed readers of its partitions.
-const transactionTimeout = 10 * time.Second
+// blocks read_committed readers of its partitions: 10s, or four commit
+// intervals when they are longer, so a live transaction never times out.
+func (c *Config) transactionTimeout() time.Duration {
+	return min(max(10*time.Second, 4*c.CommitInterval), 15*time.Minute) // Kafka caps it at 15m by default
+}
