@@ -128,6 +128,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&b.partitions, "partitions", 8, "input partitions (tasks per sub-topology)")
 	fs.Uint64Var(&b.gen.Seed, "seed", b.gen.Seed, "generator seed")
 	fs.Float64Var(&b.gen.Rate, "rate", b.gen.Rate, "event-time rate of the generator, events per second of event time")
+	baseTime := baseTimeFlag(fs)
 	fs.StringVar(&b.state, "state", "badger", "engine mode: badger (the engine's state: write cache, changelog encoding and Badger apply at every checkpoint) or memory (operators alone)")
 	fs.BoolVar(&b.json, "json", false, "print one JSON object")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "engine mode: write a CPU profile of the query's run to this file")
@@ -167,6 +168,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if b.guarantee != engine.ExactlyOnce && b.guarantee != engine.AtLeastOnce {
 		return usageError{fmt.Errorf("--guarantee %q: want exactly_once or at_least_once", b.guarantee)}
 	}
+	b.gen.BaseTime = baseTime()
 	if err := b.gen.Validate(); err != nil {
 		return usageError{err}
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ func (c *cli) gen(ctx context.Context, args []string) error {
 	gcfg := nexmark.DefaultConfig()
 	fs.Uint64Var(&gcfg.Seed, "seed", gcfg.Seed, "generator seed: the same seed writes the same events")
 	fs.Float64Var(&gcfg.Rate, "rate", gcfg.Rate, "event-time rate: events per second of event time (date_time advances 1/rate s per event)")
+	baseTime := baseTimeFlag(fs)
 	partitions := fs.Int("partitions", 8, "partitions of the topic if it is created; event n goes to partition n mod the topic's partitions")
 	endMarker := fs.Bool("end-marker", true, "after the events, write one person event per partition one day later in event time, so every window closes")
 	if err := parse(fs, args); err != nil {
@@ -39,6 +41,7 @@ func (c *cli) gen(ctx context.Context, args []string) error {
 	if len(seeds) == 0 {
 		return usageError{errors.New("--brokers is required (e.g. the address printed by 'processor dev-broker')")}
 	}
+	gcfg.BaseTime = baseTime()
 	g, err := nexmark.NewGenerator(gcfg)
 	if err != nil {
 		return usageError{err}
@@ -117,4 +120,19 @@ func produceNexmark(ctx context.Context, brokers []string, topic string, g *nexm
 		return written, fmt.Errorf("produce to %q: %w", topic, *p)
 	}
 	return written, nil
+}
+
+// baseTimeFlag registers --base-time. Event times are BaseTime plus a
+// deterministic offset; the default base is the current minute, because a
+// broker deletes records whose timestamps are older than its retention
+// (7 days by default) and repartition records carry event times.
+func baseTimeFlag(fs *flag.FlagSet) func() int64 {
+	bt := fs.Int64("base-time", 0, "event time of the first event, epoch ms (default: now, rounded down to the minute); with the same --seed and --base-time the events are identical")
+	return func() int64 {
+		if *bt != 0 {
+			return *bt
+		}
+		now := time.Now().UnixMilli()
+		return now - now%60_000
+	}
 }

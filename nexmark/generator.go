@@ -44,7 +44,10 @@ type Config struct {
 	// rate of the published Flink Nexmark configuration).
 	Rate float64
 	// BaseTime is the event time of event 0, epoch ms. Default
-	// 2026-01-01T00:00:00Z.
+	// 2026-01-01T00:00:00Z. Records written to Kafka need a recent one:
+	// a broker deletes records older than its retention (7 days by
+	// default) by their timestamps, and repartition records carry event
+	// times.
 	BaseTime int64
 	// HotAuctionRatio: 1 - 1/ratio of bids go to the hot auction.
 	// Default 2.
