@@ -88,7 +88,7 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 		n := lay.tasks[st.ID]
 		for _, s := range st.Sinks {
 			if s.Internal {
-				want[s.Topic] = topicSpec{partitions: n, internal: true}
+				want[s.Topic] = topicSpec{partitions: n, internal: true, repartition: true}
 			} else if _, ok := existing[s.Topic]; !ok {
 				want[s.Topic] = topicSpec{partitions: n}
 			}
@@ -108,8 +108,15 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 			continue
 		}
 		var configs map[string]*string
-		if spec.compact {
+		switch {
+		case spec.compact:
 			configs = changelog.TopicConfigs()
+		case spec.repartition:
+			// Records keep their event timestamps; time-based retention
+			// must not delete old ones before the next sub-topology reads
+			// them (Kafka Streams does the same).
+			forever := "-1"
+			configs = map[string]*string{"retention.ms": &forever}
 		}
 		resp, err := adm.CreateTopic(ctx, spec.partitions, -1, configs, topic)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
@@ -139,7 +146,8 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 }
 
 type topicSpec struct {
-	partitions int32
-	internal   bool
-	compact    bool
+	partitions  int32
+	internal    bool
+	compact     bool
+	repartition bool
 }

@@ -74,7 +74,10 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 		kfake.WithLogger(slogLogger{cfg.Logger}),
 		// kfake compacts only when the cleaner runs; its default backoff
 		// is an hour, so changelog topics would never shrink.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "15000"}),
+		// Development data is kept until the broker stops: records with
+		// old event timestamps (replays, generators) must not vanish to
+		// time-based retention mid-run.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "15000", "log.retention.ms": "-1"}),
 		// Short session timeouts make failover quick in development
 		// and tests; Kafka's default minimum is 6s.
 		kfake.GroupMinSessionTimeout(time.Second),
