@@ -7,6 +7,17 @@
 // leave Kafka (sources, sinks, repartition topics) and wherever state is
 // stored. Built-ins: [Bytes], [String], [Int64] and [JSON].
 //
+// # Avro
+//
+// [Avro] and [AvroTyped] encode plain Avro binary with goavro.
+// [AvroRegistry] and [AvroRegistryTyped] speak the Confluent Schema Registry
+// wire format (magic byte 0, 4-byte big-endian schema id, Avro binary): the
+// writer schema is registered on first use, and codecs are cached by schema
+// id, so the registry is asked once per id. The client is in
+// serde/registry; serde/registry/registrytest is an in-memory registry for
+// tests. A record whose magic byte, schema id or body is wrong fails with a
+// *DecodeError.
+//
 // # Errors
 //
 // Decode failures are reported as *[DecodeError]; the engine hands such
