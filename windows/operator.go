@@ -103,6 +103,7 @@ type Operator[V, A any] struct {
 	sessions map[string][]Window
 
 	scratch []Window
+	vbuf    []byte // scratch for stored entries
 	kbuf    []byte
 }
 
@@ -248,16 +249,24 @@ func (o *Operator[V, A]) Add(key []byte, v V, ts int64, watermark int64) (Late, 
 // addTo folds v into the time window w of key.
 func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
 	o.kbuf = appendEntryKey(o.kbuf[:0], key, w.Start)
-	a, _, isNew, err := o.load(o.kbuf)
-	if err != nil {
-		return err
+	// The open-window index holds every window in the store (Restore
+	// rebuilds it), so a window missing from it is new: no store read,
+	// which would miss the cache and go to disk.
+	id := winID{key: string(key), start: w.Start}
+	_, open := o.open[id]
+	isNew := !open
+	a := o.agg.Init()
+	if open {
+		var err error
+		if a, _, _, err = o.load(o.kbuf); err != nil {
+			return err
+		}
 	}
 	a = o.agg.Add(a, v)
 	if err := o.save(o.kbuf, 0, w.End, 0, a); err != nil {
 		return err
 	}
 	if isNew || o.spec.Emit == EmitEarly {
-		id := winID{key: string(key), start: w.Start}
 		if isNew {
 			o.open[id] = w.End
 			o.byEnd.push(heapEntry{end: w.End, id: id})
@@ -418,7 +427,8 @@ func (o *Operator[V, A]) save(sk []byte, flags byte, end int64, count uint64, a 
 	if err != nil {
 		return fmt.Errorf("windows: encode accumulator: %w", err)
 	}
-	if err := o.store.Put(sk, appendEntry(nil, flags, end, count, b)); err != nil {
+	o.vbuf = appendEntry(o.vbuf[:0], flags, end, count, b) // Put copies
+	if err := o.store.Put(sk, o.vbuf); err != nil {
 		return fmt.Errorf("windows: put window: %w", err)
 	}
 	return nil
