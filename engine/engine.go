@@ -39,13 +39,20 @@ type Engine struct {
 	cl  *kgo.Client
 	adm *kadm.Client
 	sb  *standbys // nil without standby replicas
+	// clientID names this process to Kafka; member is the current group
+	// client for other goroutines (the standby placement), as the loop may
+	// recreate it.
+	clientID string
+	member   atomic.Pointer[kgo.Client]
 	// sess is the transactional session (exactly-once), nil otherwise;
 	// inTxn and staleRevoke belong to the group-turn owner.
 	sess        *kgo.GroupTransactSession
 	inTxn       bool
 	staleRevoke bool
-	rebalancing atomic.Bool // a rebalance waits for the loop
-	lock        *os.File    // the state directory's lock (exactly-once)
+	rebalancing atomic.Bool                        // a rebalance waits for the loop
+	endCancel   atomic.Pointer[context.CancelFunc] // cancels a running End (watchdog)
+	lock        *os.File                           // the state directory's lock (exactly-once)
+	txnID       string
 	// changelogStore maps changelog topics to their stores.
 	changelogStore map[string]string
 	lay            *layout
@@ -210,43 +217,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.log.Info("http server listening", "addr", "http://"+addr)
 	}
 
-	opts := []kgo.Opt{
-		kgo.ClientID(clientID),
-		kgo.ConsumerGroup(e.cfg.AppID),
-		kgo.ConsumeTopics(e.plan.SourceTopics()...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(e.cfg.SessionTimeout),
-		kgo.OnPartitionsAssigned(e.onAssigned),
-		kgo.OnPartitionsRevoked(e.onRevoked),
-		kgo.OnPartitionsLost(e.onLost),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.MaxBufferedRecords(e.cfg.MaxBufferedRecords),
-		kgo.ProducerLinger(5 * time.Millisecond),
-	}
-	if e.cfg.Guarantee == ExactlyOnce {
-		id, err := e.transactionalID()
-		if err == nil {
-			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(e.cfg.transactionTimeout()),
-				kgo.OnPartitionsCallbackBlocked(e.onBlocked))
-			e.sess, err = kgo.NewGroupTransactSession(append(opts, e.clientOpts()...)...)
-		}
-		if e.sess != nil {
-			e.cl = e.sess.Client()
-		}
-		if err != nil {
-			err = fmt.Errorf("engine: transactional client: %w", err)
-		}
-	} else {
-		e.cl, err = kgo.NewClient(append(opts, e.clientOpts()...)...)
-		if err != nil {
-			err = fmt.Errorf("engine: client: %w", err)
-		}
-	}
-	if err != nil {
+	e.clientID = clientID
+	if err := e.newClient(); err != nil {
 		if srv != nil {
 			srv.Close()
 		}
@@ -260,6 +232,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		err := e.loop(gctx)
+		for recreated := []time.Time{}; errors.Is(err, errRecreate) && gctx.Err() == nil; {
+			// The producer is unusable (fenced, or its transaction's end
+			// is unknown): a new client with the same transactional id
+			// aborts whatever is open, and rejoins the group. A client
+			// that keeps failing is a fault to report, not to loop on.
+			recreated = append(recreated, time.Now())
+			if len(recreated) > 5 && time.Since(recreated[len(recreated)-6]) < time.Minute {
+				break
+			}
+			e.log.Warn("recreating the Kafka client", "err", err)
+			e.closeClient()
+			if err = e.newClient(); err == nil {
+				err = e.loop(gctx)
+			}
+		}
 		e.shutdown()
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -597,10 +584,73 @@ func (e *Engine) finalCheckpoint() error {
 // shutdown leaves the group and closes the client. The revoke callback it
 // triggers finds nothing left to commit.
 func (e *Engine) shutdown() {
+	e.closeClient()
+	e.log.Info("stopped")
+}
+
+// newClient creates the group client: a transactional session for
+// exactly-once, a plain client otherwise.
+func (e *Engine) newClient() error {
+	opts := []kgo.Opt{
+		kgo.ClientID(e.clientID),
+		kgo.ConsumerGroup(e.cfg.AppID),
+		kgo.ConsumeTopics(e.plan.SourceTopics()...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(e.cfg.SessionTimeout),
+		kgo.OnPartitionsAssigned(e.onAssigned),
+		kgo.OnPartitionsRevoked(e.onRevoked),
+		kgo.OnPartitionsLost(e.onLost),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MaxBufferedRecords(e.cfg.MaxBufferedRecords),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	if e.cfg.Guarantee != ExactlyOnce {
+		cl, err := kgo.NewClient(append(opts, e.clientOpts()...)...)
+		if err != nil {
+			return fmt.Errorf("engine: client: %w", err)
+		}
+		e.cl = cl
+		e.member.Store(cl)
+		return nil
+	}
+	id, err := e.transactionalID()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(e.cfg.transactionTimeout()),
+		kgo.OnPartitionsCallbackBlocked(e.onBlocked))
+	sess, err := kgo.NewGroupTransactSession(append(opts, e.clientOpts()...)...)
+	if err != nil {
+		return fmt.Errorf("engine: transactional client: %w", err)
+	}
+	e.sess, e.cl = sess, sess.Client()
+	e.member.Store(e.cl)
+	return nil
+}
+
+// closeClient leaves the group and closes the client, then drops whatever
+// tasks the callbacks did not: their uncommitted work is gone with the
+// client (aborted, or never committed).
+func (e *Engine) closeClient() {
 	e.ready.Store(false)
 	e.cl.AllowRebalance() // the loop may have stopped mid-turn; leaving needs a rebalance
 	e.cl.Close()
-	e.log.Info("stopped")
+	for _, t := range e.tasks {
+		if t.st != nil {
+			t.st.Discard()
+			e.released[t.id.String()] = time.Now()
+		}
+		e.m.watermark.DeleteLabelValues(t.id.String())
+	}
+	clear(e.tasks)
+	clear(e.byTP)
+	e.inTxn, e.staleRevoke = false, false
+	e.produceErr.Store(nil)
+	e.publish()
 }
 
 // onAssigned creates the tasks of newly assigned partitions. It runs on

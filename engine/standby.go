@@ -177,7 +177,7 @@ func (s *standbys) placement(ctx context.Context) (map[topology.TaskID]bool, err
 	if err != nil {
 		return nil, err
 	}
-	self, _ := s.e.cl.GroupMetadata()
+	self, _ := s.e.member.Load().GroupMetadata()
 	if self == "" {
 		return nil, nil // not joined yet
 	}

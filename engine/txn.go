@@ -83,11 +83,20 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 		try, cause = kgo.TryAbort, "produce"
 		e.log.Warn("aborting transaction", "err", *p)
 	}
-	committed, err := e.sess.End(ctx, try)
+	// End waits for a heartbeat. If the member was lost meanwhile, the
+	// heartbeat never comes (franz-go runs the lost callback only after
+	// AllowRebalance, which the loop cannot call from inside End): the
+	// watchdog in onBlocked cancels endCtx, End gives up, and the client
+	// is recreated.
+	endCtx, cancel := context.WithCancel(ctx)
+	e.endCancel.Store(&cancel)
+	committed, err := e.sess.End(endCtx, try)
+	e.endCancel.Store(nil)
+	cancel()
 	e.inTxn = false
 	if err != nil {
 		e.m.aborts.WithLabelValues("error").Inc()
-		return false, fmt.Errorf("engine: end transaction: %w", err)
+		return false, fmt.Errorf("%w: end transaction: %w", errRecreate, err)
 	}
 	if !committed {
 		e.m.aborts.WithLabelValues(cause).Inc()
@@ -123,6 +132,9 @@ func (e *Engine) aborted() {
 // A lock file in the directory keeps two processes from sharing it (they
 // would fence each other).
 func (e *Engine) transactionalID() (string, error) {
+	if e.txnID != "" {
+		return e.txnID, nil // a recreated client keeps its id (and the lock)
+	}
 	if err := os.MkdirAll(e.cfg.StateDir, 0o755); err != nil {
 		return "", fmt.Errorf("engine: state dir: %w", err)
 	}
@@ -147,12 +159,26 @@ func (e *Engine) transactionalID() (string, error) {
 	} else if err != nil {
 		return "", fmt.Errorf("engine: state dir: %w", err)
 	}
-	return e.cfg.AppID + "-" + strings.TrimSpace(string(b)), nil
+	e.txnID = e.cfg.AppID + "-" + strings.TrimSpace(string(b))
+	return e.txnID, nil
 }
 
 // onBlocked runs (on its own goroutine) when a rebalance waits for the loop:
-// the loop ends its transaction before it lets the rebalance in.
-func (e *Engine) onBlocked(context.Context, *kgo.Client) { e.rebalancing.Store(true) }
+// the loop ends its transaction before it lets the rebalance in. An End
+// that is still running a second later is waiting for a heartbeat that the
+// blocked rebalance prevents: cancel it.
+func (e *Engine) onBlocked(context.Context, *kgo.Client) {
+	e.rebalancing.Store(true)
+	if c := e.endCancel.Load(); c != nil {
+		time.AfterFunc(endWatchdog, *c)
+	}
+}
+
+// endWatchdog is how long an End may run alongside a blocked rebalance.
+const endWatchdog = time.Second
+
+// errRecreate says the client is unusable; Run recreates it.
+var errRecreate = errors.New("engine: client must be recreated")
 
 // transactionTimeout bounds how long a transaction of a process that died
 // blocks read_committed readers of its partitions: 10s, or four commit
