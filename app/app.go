@@ -66,6 +66,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...T
 		"topologies": c.list,
 		"gen":        c.gen,
 		"bench":      c.bench,
+		// (a section of its own so gofmt does not realign the lines above)
+		"healthcheck": c.healthcheck,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -105,6 +107,7 @@ Commands:
   describe    print a topology's operators, sub-topologies and topics
   dev-broker  run a Kafka-protocol development broker on localhost
   topologies  list the topologies this binary knows
+  healthcheck GET a processor's /healthz: exit 0 on HTTP 200, 1 otherwise (container health checks)
   gen         write generated events (Nexmark) to a topic
   bench       measure a query's throughput against raw franz-go baselines
 
