@@ -206,7 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		addr := ln.Addr().String()
 		e.httpAddr.Store(&addr)
-		clientID = clientIDPrefix + addr
+		clientID = clientIDPrefix + reachable(addr)
 		srv = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
