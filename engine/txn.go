@@ -88,7 +88,9 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 	// AllowRebalance, which the loop cannot call from inside End): the
 	// watchdog in onBlocked cancels endCtx, End gives up, and the client
 	// is recreated.
-	endCtx, cancel := context.WithCancel(ctx)
+	// A member paused or cut off past its session may not hear anything
+	// for a long time (dead connections), so End is also bounded outright.
+	endCtx, cancel := context.WithTimeout(ctx, max(2*e.cfg.SessionTimeout, 10*time.Second))
 	e.endCancel.Store(&cancel)
 	committed, err := e.sess.End(endCtx, try)
 	e.endCancel.Store(nil)
