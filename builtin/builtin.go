@@ -1,7 +1,3 @@
-// Package builtin holds the topologies the processor binary ships: small,
-// stable jobs for demos, tests, benchmarks and cross-checks by outside
-// tools. Their input and output formats are contracts; change them only
-// with a new name.
 package builtin
 
 import (
