@@ -78,6 +78,7 @@ type Engine struct {
 	sinceCP int // input records since the last committed checkpoint
 
 	produceErr atomic.Pointer[error]
+	fatal      atomic.Pointer[error] // set by callbacks, returned by the loop
 	ready      atomic.Bool
 	httpAddr   atomic.Pointer[string]
 
@@ -271,6 +272,10 @@ func (e *Engine) loop(ctx context.Context) error {
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return e.finalCheckpoint()
+		}
+		if p := e.fatal.Load(); p != nil {
+			e.cl.AllowRebalance()
+			return *p
 		}
 		if reset, err := e.resetStale(ctx); err != nil || reset {
 			e.cl.AllowRebalance()
@@ -675,10 +680,10 @@ func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 			if !ok {
 				var err error
 				if t, err = e.newTask(ctx, st, id); err != nil {
-					// A task that cannot be built is a programming
-					// error in the topology's factories: stop.
+					// A task that cannot start (its state cannot be
+					// restored, a factory fails) stops the engine.
 					err = fmt.Errorf("engine: task %s: %w", id, err)
-					e.produceErr.CompareAndSwap(nil, &err)
+					e.fatal.CompareAndSwap(nil, &err)
 					continue
 				}
 				e.tasks[id] = t

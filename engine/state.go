@@ -66,10 +66,13 @@ func (e *Engine) restore(ctx context.Context, t *task, st *topology.Subtopology)
 		if err != nil {
 			return fmt.Errorf("restore %s from %s[%d]@%d: %w", store, topic, t.id.Partition, from, err)
 		}
-		if stats.End < stats.From {
+		if stats.End < stats.From && e.changelogEnd(ctx, topic, t.id.Partition) < stats.From {
 			// State is applied only after its changelog records are
 			// committed, so local state cannot be ahead of Kafka unless
-			// the changelog was deleted or truncated behind our back.
+			// the changelog was deleted or truncated behind our back. (A
+			// last stable offset below our checkpoint only means another
+			// producer's transaction is still open there: nothing to
+			// replay yet; compare with the high watermark.)
 			return fmt.Errorf("local state of task %s is ahead of its changelog %s[%d] (checkpoint at offset %d, changelog ends at %d): the changelog was deleted or truncated; remove the state directory %q to restore from Kafka", t.id, topic, t.id.Partition, stats.From, stats.End, e.cfg.StateDir)
 		}
 		e.m.restored.WithLabelValues(store).Add(float64(stats.Records))
@@ -150,4 +153,18 @@ func (e *Engine) dropStale(now time.Time) {
 // clientOpts are the options every client of the engine shares.
 func (e *Engine) clientOpts() []kgo.Opt {
 	return append([]kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...), kgo.WithLogger(kgoLogger{e.log})}, e.cfg.ClientOpts...)
+}
+
+// changelogEnd returns a changelog partition's high watermark, or the
+// largest offset when it cannot be read (so that no false alarm is raised).
+func (e *Engine) changelogEnd(ctx context.Context, topic string, p int32) int64 {
+	ends, err := e.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 1<<63 - 1
+	}
+	o, ok := ends.Lookup(topic, p)
+	if !ok || o.Err != nil {
+		return 1<<63 - 1
+	}
+	return o.Offset
 }

@@ -122,7 +122,7 @@ func (e *Engine) aborted() {
 		t.dirty = false
 		if err := e.buildRuntime(t); err != nil {
 			err = fmt.Errorf("engine: task %s: rebuild after abort: %w", t.id, err)
-			e.produceErr.CompareAndSwap(nil, &err)
+			e.fatal.CompareAndSwap(nil, &err)
 		}
 	}
 	e.log.Info("transaction aborted; replaying from the last committed offsets", "tasks", len(e.tasks))
