@@ -134,37 +134,46 @@ func BenchmarkGuarantees(b *testing.B) {
 }
 
 // waitCommitted waits until group app has committed the end of every
-// partition of the topics (its lag is 0 and stays so for a moment, since
-// repartition topics refill while upstream tasks run).
-func waitCommitted(b *testing.B, adm *kadm.Client, app string, topics ...string) {
+// partition of its input topic, then, for each later topic (repartition
+// topics, which keep receiving watermark control records), everything
+// written before that moment.
+func waitCommitted(b *testing.B, adm *kadm.Client, app string, input string, later ...string) {
 	ctx := context.Background()
-	zero := 0
-	for zero < 5 {
-		time.Sleep(50 * time.Millisecond)
-		ends, err := adm.ListEndOffsets(ctx, topics...)
+	caughtUp := func(topic string, upTo map[int32]int64) bool {
+		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
 			b.Fatal(err)
 		}
 		committed, err := adm.FetchOffsets(ctx, app)
 		if err != nil {
-			zero = 0
-			continue
+			return false
 		}
-		lag := int64(0)
+		ok := true
 		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := committed.Lookup(o.Topic, o.Partition)
-			if !ok {
-				lag += o.Offset
-				return
+			end := o.Offset
+			if upTo != nil {
+				end = upTo[o.Partition]
 			}
-			// A transaction marker follows the last committed record,
-			// so the end offset may be one past the committed offset.
-			lag += max(o.Offset-c.At-1, 0)
+			c, found := committed.Lookup(o.Topic, o.Partition)
+			// A transaction marker may follow the last committed record.
+			if end > 0 && (!found || c.At < end-1) {
+				ok = false
+			}
 		})
-		if lag == 0 {
-			zero++
-		} else {
-			zero = 0
+		return ok
+	}
+	for !caughtUp(input, nil) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, topic := range later {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		upTo := make(map[int32]int64)
+		ends.Each(func(o kadm.ListedOffset) { upTo[o.Partition] = o.Offset })
+		for !caughtUp(topic, upTo) {
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
