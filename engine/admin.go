@@ -30,7 +30,7 @@ type layout struct {
 // sub-topology that writes it has tasks; a changelog topic as many as its
 // store's sub-topology.
 func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*layout, error) {
-	lay := &layout{partitions: make(map[string]int32), tasks: make([]int32, len(plan.Subtopologies))}
+	lay := &layout{partitions: make(map[string]int32)}
 
 	var external []string
 	for _, st := range plan.Subtopologies {
@@ -57,29 +57,14 @@ func setupTopics(ctx context.Context, adm *kadm.Client, plan *topology.Plan) (*l
 		return nil, err
 	}
 
-	// Resolve task counts; repartition sources depend on their writer, so
-	// iterate until nothing changes (a cycle never resolves).
-	for range plan.Subtopologies {
-		for _, st := range plan.Subtopologies {
-			var n int32
-			for _, s := range st.Sources {
-				p := lay.partitions[s.Topic]
-				if s.Internal {
-					p = lay.tasks[plan.Writer(s.Topic).ID]
-				}
-				n = max(n, p)
-			}
-			lay.tasks[st.ID] = n
-			for _, s := range st.Sinks {
-				if s.Internal {
-					lay.partitions[s.Topic] = n
-				}
-			}
-		}
+	if lay.tasks, err = plan.TaskCounts(func(topic string) int32 { return lay.partitions[topic] }); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	for _, st := range plan.Subtopologies {
-		if lay.tasks[st.ID] == 0 {
-			return nil, fmt.Errorf("engine: sub-topology %d has no partitions to read: its repartition topics form a cycle", st.ID)
+		for _, s := range st.Sinks {
+			if s.Internal {
+				lay.partitions[s.Topic] = lay.tasks[st.ID]
+			}
 		}
 	}
 

@@ -6,7 +6,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/builtin"
@@ -119,16 +117,11 @@ func waitSplit(t *testing.T, x, y *runner, want []string) {
 // offsetsOf lists the end offsets of topic, by partition.
 func (c *cluster) offsetsOf(topic string) map[int32]int64 {
 	c.t.Helper()
-	ends, err := c.adm.ListEndOffsets(ctxFor(c.t, setupTimeout), topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := eosEnds(ctxFor(c.t, setupTimeout), c.adm, topic)
 	if err != nil {
 		c.t.Fatalf("end offsets of %s: %v", topic, err)
 	}
-	out := make(map[int32]int64)
-	ends.Each(func(lo kadm.ListedOffset) { out[lo.Partition] = lo.Offset })
-	return out
+	return ends
 }
 
 // committedOf returns group's committed offsets of topic (0 where nothing
@@ -169,55 +162,12 @@ func (c *cluster) waitNoMembers(group string) {
 	})
 }
 
-// readCommitted reads every record of topic below its current end offsets
-// the way a read_committed consumer does: aborted data and transaction
-// markers are not returned. It keeps control records while reading, so
-// that a partition whose tail is markers is seen to end, and drops them
-// from the result. (A partition ending in aborted data would never show
-// its last offset; nothing writes transactions yet.)
+// readCommitted is eosReadCommitted with the package's output deadline:
+// every committed record below the current end offsets, in partition then
+// offset order.
 func (c *cluster) readCommitted(topic string) []*kgo.Record {
 	c.t.Helper()
-	ends := c.offsetsOf(topic)
-	parts := make(map[int32]kgo.Offset)
-	left := make(map[int32]int64) // partition -> last offset still to see
-	for p, end := range ends {
-		parts[p] = kgo.NewOffset().AtStart()
-		if end > 0 {
-			left[p] = end - 1
-		}
-	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
-	if err != nil {
-		c.t.Fatalf("consumer: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), outputTimeout)
-	defer cancel()
-	var got []*kgo.Record
-	seen := make(map[int32]int64) // partition -> last offset read
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			c.t.Fatalf("topic %s: not read to the end offsets %v within %v: last offsets read %v", topic, ends, outputTimeout, seen)
-		}
-		fs.EachError(func(tp string, p int32, err error) { c.t.Errorf("consume %s[%d]: %v", tp, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			seen[r.Partition] = r.Offset
-			if last, ok := left[r.Partition]; ok && r.Offset >= last {
-				delete(left, r.Partition)
-			}
-			if r.Offset < ends[r.Partition] && !r.Attrs.IsControl() {
-				got = append(got, r)
-			}
-		})
-	}
-	return got
+	return eosReadCommitted(c.t, c, topic, outputTimeout)
 }
 
 // manualProducer returns a producer that writes each record to the

@@ -133,7 +133,6 @@ func Run(ctx context.Context, t *topology.Topology, inputs []Input, cfg RunConfi
 		ext[in.Topic] = in.Partitions
 	}
 	parts := make(map[string]int32)
-	tasks := make([]int32, len(plan.Subtopologies))
 	for _, st := range plan.Subtopologies {
 		for _, s := range st.Sources {
 			if s.Internal {
@@ -146,23 +145,14 @@ func Run(ctx context.Context, t *topology.Topology, inputs []Input, cfg RunConfi
 			parts[s.Topic] = int32(len(p))
 		}
 	}
-	for range plan.Subtopologies {
-		for _, st := range plan.Subtopologies {
-			var n int32
-			for _, s := range st.Sources {
-				p := parts[s.Topic]
-				if s.Internal {
-					p = tasks[plan.Writer(s.Topic).ID]
-				}
-				n = max(n, p)
-			}
-			tasks[st.ID] = n
-			for _, s := range st.Sinks {
-				if s.Internal {
-					parts[s.Topic] = n
-				} else if _, ok := parts[s.Topic]; !ok {
-					parts[s.Topic] = n
-				}
+	tasks, err := plan.TaskCounts(func(topic string) int32 { return parts[topic] })
+	if err != nil {
+		return stats, fmt.Errorf("nexmark: run: %w", err)
+	}
+	for _, st := range plan.Subtopologies {
+		for _, s := range st.Sinks {
+			if _, ok := parts[s.Topic]; s.Internal || !ok {
+				parts[s.Topic] = tasks[st.ID]
 			}
 		}
 	}

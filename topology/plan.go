@@ -206,3 +206,34 @@ func (p *Plan) Stores() map[string]*Subtopology {
 	}
 	return m
 }
+
+// TaskCounts returns the number of tasks of every sub-topology, by id, given
+// the partition counts of the external source topics: a sub-topology has as
+// many tasks as its largest source has partitions, and a repartition topic
+// as many partitions as the sub-topology writing it has tasks. It fails when
+// a sub-topology ends up with none (its repartition topics form a cycle, or
+// a source has no partitions).
+func (p *Plan) TaskCounts(partitions func(topic string) int32) ([]int32, error) {
+	tasks := make([]int32, len(p.Subtopologies))
+	// Repartition sources depend on their writer: iterate until stable
+	// (as many rounds as there are sub-topologies suffice).
+	for range p.Subtopologies {
+		for _, st := range p.Subtopologies {
+			var n int32
+			for _, s := range st.Sources {
+				if s.Internal {
+					n = max(n, tasks[p.Writer(s.Topic).ID])
+				} else {
+					n = max(n, partitions(s.Topic))
+				}
+			}
+			tasks[st.ID] = n
+		}
+	}
+	for _, st := range p.Subtopologies {
+		if tasks[st.ID] == 0 {
+			return nil, fmt.Errorf("topology: sub-topology %d has no partitions to read: its sources have none, or its repartition topics form a cycle", st.ID)
+		}
+	}
+	return tasks, nil
+}

@@ -165,29 +165,20 @@ func (d *Driver) layout() error {
 			}
 		}
 	}
-	for range d.plan.Subtopologies {
-		for _, st := range d.plan.Subtopologies {
-			var n int32
-			for _, s := range st.Sources {
-				p := parts[s.Topic]
-				if s.Internal {
-					p = d.subTasks[d.plan.Writer(s.Topic).ID]
-				}
-				n = max(n, p)
-			}
-			d.subTasks[st.ID] = n
-			for _, s := range st.Sinks {
-				if s.Internal {
-					parts[s.Topic] = n
-				}
+	tasks, err := d.plan.TaskCounts(func(topic string) int32 { return parts[topic] })
+	if err != nil {
+		return fmt.Errorf("topologytest: %w", err)
+	}
+	copy(d.subTasks, tasks)
+	for _, st := range d.plan.Subtopologies {
+		for _, s := range st.Sinks {
+			if s.Internal {
+				parts[s.Topic] = tasks[st.ID]
 			}
 		}
 	}
 	for _, st := range d.plan.Subtopologies {
 		n := d.subTasks[st.ID]
-		if n == 0 {
-			return fmt.Errorf("topologytest: sub-topology %d has no partitions to read: its repartition topics form a cycle", st.ID)
-		}
 		for _, s := range st.Sources {
 			d.addTopic(s.Topic, parts[s.Topic], !s.Internal)
 		}
