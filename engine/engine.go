@@ -107,6 +107,12 @@ type task struct {
 	changelogs    map[string]int64
 	lastChangelog map[string]*kgo.Record
 	sub           *topology.Subtopology
+	// watermarks are the task's watermarks as of its last committed
+	// checkpoint (from its checkpoint record when it starts): a runtime
+	// rebuilt after an abort starts from them. Without them a stateless
+	// task whose input has gone quiet would announce no watermark at all
+	// downstream until new input came.
+	watermarks []state.Watermark
 }
 
 // New validates the configuration and the topology. It does not contact
@@ -775,6 +781,11 @@ func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topol
 		if err := e.restore(ctx, t, st); err != nil {
 			return nil, err
 		}
+		cp, _, err := t.st.Checkpoint()
+		if err != nil {
+			return nil, err
+		}
+		t.watermarks = cp.Watermarks
 	}
 	if err := e.buildRuntime(t); err != nil {
 		return nil, err
@@ -808,15 +819,11 @@ func (e *Engine) buildRuntime(t *task) error {
 	if err != nil {
 		return err
 	}
-	if t.st != nil {
-		cp, ok, err := t.st.Checkpoint()
-		if err != nil {
-			return err
-		}
-		if ok {
-			for _, w := range cp.Watermarks {
-				rt.SeedWatermark(w.Topic, w.Partition, w.Millis)
-			}
+	for _, w := range t.watermarks {
+		if w.Upstream == "" {
+			rt.SeedWatermark(w.Topic, w.Partition, w.Millis)
+		} else {
+			rt.SeedUpstreamWatermark(w.Topic, w.Partition, w.Upstream, w.Millis)
 		}
 	}
 	t.rt = rt

@@ -112,6 +112,13 @@ func (e *Engine) applyState(id uint64) error {
 	e.m.perCP.Observe(float64(e.sinceCP))
 	e.sinceCP = 0
 	for _, t := range e.tasks {
+		t.watermarks = make([]state.Watermark, 0, len(t.watermarks)) // the last one may be held by the state's checkpoint
+		for _, w := range t.rt.Watermarks() {
+			t.watermarks = append(t.watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Millis: w.Watermark})
+			for up, wm := range w.Upstream {
+				t.watermarks = append(t.watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Upstream: up, Millis: wm})
+			}
+		}
 		if t.st == nil {
 			continue
 		}
@@ -123,9 +130,7 @@ func (e *Engine) applyState(id uint64) error {
 		for topic, off := range t.pos {
 			cp.Inputs = append(cp.Inputs, state.Offset{Topic: topic, Partition: t.id.Partition, Offset: off.Offset})
 		}
-		for _, w := range t.rt.Watermarks() {
-			cp.Watermarks = append(cp.Watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Millis: w.Watermark})
-		}
+		cp.Watermarks = t.watermarks
 		if err := t.st.Apply(cp); err != nil {
 			return fmt.Errorf("engine: task %s: apply state: %w", t.id, err)
 		}

@@ -30,17 +30,21 @@ type Offset struct {
 	Offset    int64
 }
 
-// Watermark is the event-time watermark of one input topic-partition.
+// Watermark is the event-time watermark of one input topic-partition,
+// or, with Upstream set, the watermark that upstream task announced on a
+// repartition partition.
 type Watermark struct {
 	Topic     string
 	Partition int32
+	Upstream  string
 	Millis    int64
 }
 
-// checkpointVersion is the first byte of an encoded Checkpoint.
-const checkpointVersion byte = 1
+// checkpointVersion is the first byte of an encoded Checkpoint. Version 1
+// had no Watermark.Upstream; DecodeCheckpoint still reads it.
+const checkpointVersion byte = 2
 
-// Encode returns the binary form of c (format v1, see doc.go "Checkpoint
+// Encode returns the binary form of c (format v2, see doc.go "Checkpoint
 // record"). Changelogs are written in store-name order, so equal
 // checkpoints encode to equal bytes.
 func (c Checkpoint) Encode() []byte {
@@ -67,6 +71,7 @@ func (c Checkpoint) Encode() []byte {
 	for _, w := range c.Watermarks {
 		b = appendLenPrefixed(b, w.Topic)
 		b = binary.AppendVarint(b, int64(w.Partition))
+		b = appendLenPrefixed(b, w.Upstream)
 		b = binary.AppendVarint(b, w.Millis)
 	}
 	return b
@@ -91,8 +96,9 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	if len(b) == 0 {
 		return c, fmt.Errorf("%w: empty", ErrBadCheckpoint)
 	}
-	if b[0] != checkpointVersion {
-		return c, fmt.Errorf("%w: version %d, want %d", ErrBadCheckpoint, b[0], checkpointVersion)
+	version := b[0]
+	if version != 1 && version != checkpointVersion {
+		return c, fmt.Errorf("%w: version %d, want 1 or %d", ErrBadCheckpoint, version, checkpointVersion)
 	}
 	d := decoder{b: b[1:]}
 	c.ID = d.uvarint()
@@ -118,7 +124,12 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	if n := d.count(3); n > 0 {
 		c.Watermarks = make([]Watermark, n)
 		for i := range c.Watermarks {
-			c.Watermarks[i] = Watermark{Topic: d.str(), Partition: d.int32(), Millis: d.varint()}
+			w := Watermark{Topic: d.str(), Partition: d.int32()}
+			if version > 1 {
+				w.Upstream = d.str()
+			}
+			w.Millis = d.varint()
+			c.Watermarks[i] = w
 		}
 	}
 	if d.err == nil && len(d.b) > 0 {

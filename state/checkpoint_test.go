@@ -16,7 +16,7 @@ var checkpointCases = []Checkpoint{
 		ID:         math.MaxUint64,
 		Inputs:     []Offset{{"in", 0, 0}, {"in", 1, math.MaxInt64}, {"", math.MinInt32, -1}},
 		Changelogs: map[string]int64{"b": 5, "a": math.MinInt64, "": 0},
-		Watermarks: []Watermark{{"in", math.MaxInt32, math.MinInt64}, {"in", 1, 1_700_000_000_000}},
+		Watermarks: []Watermark{{"in", math.MaxInt32, "", math.MinInt64}, {"in", 1, "", 1_700_000_000_000}, {"rep", 3, "0_7", 42}},
 	},
 }
 
@@ -41,12 +41,29 @@ func TestCheckpointGolden(t *testing.T) {
 		ID:         3,
 		Inputs:     []Offset{{"in", 2, 10}},
 		Changelogs: map[string]int64{"s": 4},
-		Watermarks: []Watermark{{"in", 2, -1}},
+		Watermarks: []Watermark{{"in", 2, "", -1}, {"in", 2, "0_1", 5}},
 	}
-	// 01 | 03 | 01 02 "in" 04 14 | 01 01 "s" 08 | 01 02 "in" 04 01
-	const want = "0103" + "0102696e0414" + "01017308" + "0102696e0401"
+	// 02 | 03 | 01 02 "in" 04 14 | 01 01 "s" 08 | 02 02 "in" 04 00 01 02 "in" 04 03 "0_1" 0a
+	const want = "0203" + "0102696e0414" + "01017308" + "02" + "02696e040001" + "02696e0403305f310a"
 	if got := hex.EncodeToString(c.Encode()); got != want {
 		t.Fatalf("Encode = %s, want %s", got, want)
+	}
+}
+
+// A version 1 record (no upstream tasks in Watermarks), as written before
+// version 2, still decodes.
+func TestDecodeCheckpointVersion1(t *testing.T) {
+	b, err := hex.DecodeString("0103" + "0102696e0414" + "01017308" + "0102696e0401")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCheckpoint(b)
+	if err != nil {
+		t.Fatalf("DecodeCheckpoint(v1): %v", err)
+	}
+	want := Checkpoint{ID: 3, Inputs: []Offset{{"in", 2, 10}}, Changelogs: map[string]int64{"s": 4}, Watermarks: []Watermark{{"in", 2, "", -1}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeCheckpoint(v1) = %+v, want %+v", got, want)
 	}
 }
 
@@ -54,7 +71,7 @@ func TestDecodeCheckpointRejects(t *testing.T) {
 	valid := checkpointCases[2].Encode()
 	cases := map[string][]byte{
 		"empty":         nil,
-		"version":       {2},
+		"version":       {3},
 		"truncated":     valid[:len(valid)-1],
 		"trailing":      append(bytes.Clone(valid), 0),
 		"huge count":    {1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},

@@ -78,15 +78,17 @@
 //
 // # Checkpoint record
 //
-// Checkpoint.Encode, format version 1: one version byte (1), then
+// Checkpoint.Encode, format version 2: one version byte (2), then
 //
 //	uvarint ID
 //	uvarint n, n × { uvarint len, topic, varint partition, varint offset }   Inputs
 //	uvarint n, n × { uvarint len, store, varint offset }                    Changelogs, by store name
-//	uvarint n, n × { uvarint len, topic, varint partition, varint millis }  Watermarks
+//	uvarint n, n × { uvarint len, topic, varint partition,
+//	                 uvarint len, upstream task, varint millis }             Watermarks
 //
-// where varint is encoding/binary's zig-zag Varint. DecodeCheckpoint
-// rejects other versions, trailing bytes, counts larger than the bytes
+// where varint is encoding/binary's zig-zag Varint, and the upstream task
+// is empty for a partition's own watermark. Version 1 had no upstream task
+// in Watermarks; DecodeCheckpoint reads both and rejects other versions, trailing bytes, counts larger than the bytes
 // left, duplicate stores and partitions outside int32.
 //
 // # Value encoding

@@ -177,6 +177,14 @@ func (t *Task) SeedWatermark(topic string, partition int32, wm int64) {
 	t.ctx.tracker.Seed(windows.PartitionKey{Topic: topic, Partition: partition}, wm)
 }
 
+// SeedUpstreamWatermark starts what upstream task said a repartition
+// partition's watermark is at wm, the value a checkpoint recorded, so that
+// a restarted task does not wait for every upstream task to announce a
+// watermark again (one with quiet input would announce none).
+func (t *Task) SeedUpstreamWatermark(topic string, partition int32, upstream string, wm int64) {
+	t.ctx.tracker.SeedUpstream(windows.PartitionKey{Topic: topic, Partition: partition}, upstream, wm)
+}
+
 // Watermarks returns the per-partition watermark status, for the API.
 func (t *Task) Watermarks() []windows.PartitionStatus { return t.ctx.tracker.Partitions(t.ctx.now) }
 

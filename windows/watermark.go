@@ -176,6 +176,25 @@ func (t *Tracker) Seed(p PartitionKey, wm int64) {
 	pt.wm = max(pt.wm, wm)
 }
 
+// SeedUpstream raises what upstream task said p's watermark is to at least
+// wm (making p a repartition partition if needed), to restore a
+// checkpoint's view of each upstream task when a task starts: an upstream
+// task that restarted with no watermark of its own (it announces Unknown
+// until it reads new input) then holds nothing back. The partition's own
+// watermark moves with the next control record.
+func (t *Tracker) SeedUpstream(p PartitionKey, task string, wm int64) {
+	pt := t.part(p)
+	pt.repartition = true
+	if pt.upstream == nil {
+		pt.upstream = make(map[string]upstreamState)
+	}
+	u, ok := pt.upstream[task]
+	if !ok || wm > u.wm {
+		u.wm = wm
+	}
+	pt.upstream[task] = u
+}
+
 // Observe records a data record with eventTime on p at processing time
 // now (adding p if needed). The record ends p's idleness. On a repartition
 // partition the event time does not move the watermark (control records
@@ -347,6 +366,9 @@ type PartitionStatus struct {
 	CaughtUp    bool
 	Idle        bool
 	Repartition bool
+	// Upstream is, on a repartition partition, the watermark each upstream
+	// task announced last (the highest it announced), by task id.
+	Upstream map[string]int64
 }
 
 // Partitions returns the status of every tracked partition at now, sorted
@@ -355,7 +377,14 @@ func (t *Tracker) Partitions(now time.Time) []PartitionStatus {
 	out := make([]PartitionStatus, 0, len(t.parts))
 	for p, pt := range t.parts {
 		idle, _ := t.idle(pt, now)
-		out = append(out, PartitionStatus{Partition: p, Watermark: pt.wm, CaughtUp: pt.caughtUp, Idle: idle, Repartition: pt.repartition})
+		st := PartitionStatus{Partition: p, Watermark: pt.wm, CaughtUp: pt.caughtUp, Idle: idle, Repartition: pt.repartition}
+		if len(pt.upstream) > 0 {
+			st.Upstream = make(map[string]int64, len(pt.upstream))
+			for id, u := range pt.upstream {
+				st.Upstream[id] = u.wm
+			}
+		}
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b PartitionStatus) int {
 		if c := cmp.Compare(a.Partition.Topic, b.Partition.Topic); c != 0 {

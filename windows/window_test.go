@@ -214,3 +214,58 @@ func TestTrackerMonotone(t *testing.T) {
 		t.Fatalf("wm %d after seed", got)
 	}
 }
+
+// A task restarted from a checkpoint seeds what each upstream task said:
+// an upstream task that restarted too, with quiet input, announces
+// Unknown, and must not hold the partition back (the crash test's stall:
+// the downstream waited for a watermark nobody would announce again).
+func TestTrackerSeedUpstream(t *testing.T) {
+	now := time.Unix(0, 0)
+	r := PartitionKey{"rep", 3}
+	seeded := func() *Tracker {
+		tr, err := NewTracker(Monotonous())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.AddRepartition(r, 2); err != nil {
+			t.Fatal(err)
+		}
+		tr.Seed(r, 5000)
+		tr.SeedUpstream(r, "0_0", 5000)
+		tr.SeedUpstream(r, "0_1", 7000)
+		return tr
+	}
+
+	tr := seeded()
+	if got := tr.Current(now); got != 5000 {
+		t.Fatalf("seeded: wm %d, want 5000", got)
+	}
+	// 0_0 restarted and knows nothing yet; 0_1 moved on.
+	for _, c := range []ControlRecord{
+		{Version: ControlVersion, UpstreamTask: "0_0", UpstreamTasks: 2, Watermark: Unknown},
+		{Version: ControlVersion, UpstreamTask: "0_1", UpstreamTasks: 2, Watermark: 9000},
+	} {
+		if err := tr.ObserveControl(r, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tr.Current(now); got != 5000 {
+		t.Fatalf("after Unknown from 0_0: wm %d, want 5000", got)
+	}
+	if err := tr.ObserveControl(r, ControlRecord{Version: ControlVersion, UpstreamTask: "0_0", UpstreamTasks: 2, Watermark: 8000}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Current(now); got != 8000 {
+		t.Fatalf("after 8000 from 0_0: wm %d, want 8000", got)
+	}
+	ps := tr.Partitions(now)
+	if len(ps) != 1 || ps[0].Upstream["0_0"] != 8000 || ps[0].Upstream["0_1"] != 9000 || len(ps[0].Upstream) != 2 {
+		t.Fatalf("Partitions = %+v, want upstream 0_0=8000 0_1=9000", ps)
+	}
+
+	// A seed below what was announced since does not lower it.
+	tr.SeedUpstream(r, "0_1", 1000)
+	if got := tr.Partitions(now)[0].Upstream["0_1"]; got != 9000 {
+		t.Fatalf("seed below the announced value: 0_1 = %d, want 9000", got)
+	}
+}
