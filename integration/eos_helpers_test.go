@@ -108,6 +108,15 @@ func eosStart(t *testing.T, name, bin string, env []string, args ...string) *eos
 		l.err = l.cmd.Wait()
 	}()
 	t.Cleanup(func() {
+		if t.Failed() && !l.exited() {
+			// A live process of a failed test prints its goroutines
+			// (SIGQUIT): where a stuck one stands.
+			l.cmd.Process.Signal(syscall.SIGQUIT) //nolint:errcheck // it may have just exited
+			select {
+			case <-l.done:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		if !l.exited() {
 			l.cmd.Process.Kill() //nolint:errcheck // it may have just exited
 			<-l.done
@@ -1062,4 +1071,60 @@ func eosWaitDrainedOK(c *cluster, group string, timeout time.Duration, alive fun
 		}
 	}
 	return true, ""
+}
+
+// eosControlsDiag returns, for failure messages, the last watermark each
+// upstream task announced on every partition of a repartition topic
+// (read_committed, from the last 400 offsets of each partition): where a
+// downstream watermark that does not move stands.
+func eosControlsDiag(c *cluster, topic string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	ends, err := eosEnds(ctx, c.adm, topic)
+	if err != nil {
+		return "\n  " + topic + ": " + err.Error()
+	}
+	from := make(map[int32]kgo.Offset)
+	for p, end := range ends {
+		from[p] = kgo.NewOffset().At(max(end-400, 0))
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		return "\n  " + topic + ": " + err.Error()
+	}
+	defer cl.Close()
+	last := make(map[int32]map[string]int64)
+	done := make(map[int32]bool)
+	for len(done) < len(ends) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= ends[r.Partition] {
+				done[r.Partition] = true
+			}
+			if _, ok := headerOf(r, windows.HeaderKey); !ok {
+				return
+			}
+			ctl, err := windows.DecodeControl(r.Value)
+			if err != nil {
+				return
+			}
+			if last[r.Partition] == nil {
+				last[r.Partition] = make(map[string]int64)
+			}
+			last[r.Partition][ctl.UpstreamTask] = ctl.Watermark
+		})
+	}
+	var b strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(ends)) {
+		fmt.Fprintf(&b, "\n  %s[%d] end %d, last control per upstream task:", topic, p, ends[p])
+		for _, u := range slices.Sorted(maps.Keys(last[p])) {
+			fmt.Fprintf(&b, " %s=%d", u, last[p][u])
+		}
+	}
+	return b.String()
 }

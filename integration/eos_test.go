@@ -151,7 +151,16 @@ func TestExactlyOnceCrash(t *testing.T) {
 	// as members: the victim is then a settled member whose session the
 	// broker times out. (Everything else stays random: mid-transaction,
 	// mid-restore, mid-rebalance on the client side.)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	// WEIR_CRASH_SEED picks another kill schedule (the input stays).
+	driverSeed := uint64(7)
+	if s := os.Getenv("WEIR_CRASH_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("WEIR_CRASH_SEED=%q: want a number", s)
+		}
+		driverSeed = n
+	}
+	rng := rand.New(rand.NewPCG(seed, driverSeed))
 	var waited time.Duration
 	for range kills {
 		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
@@ -186,7 +195,7 @@ func TestExactlyOnceCrash(t *testing.T) {
 		for i, l := range lives {
 			addrs[i] = l.httpAddr(t)
 		}
-		return eosMetricsDiag(addrs...)
+		return eosMetricsDiag(addrs...) + eosControlsDiag(c, rep)
 	})
 	t.Logf("output complete %v after the last kill", time.Since(killedAt).Round(time.Millisecond))
 
@@ -201,7 +210,7 @@ func TestExactlyOnceCrash(t *testing.T) {
 	if dead := eosReadCommitted(t, c, engine.DLQTopic(app), outputTimeout); len(dead) > 0 {
 		t.Errorf("%s has %d records, want none: every click is well formed", engine.DLQTopic(app), len(dead))
 	}
-	t.Logf("kills %d, input records %d (+%d closers), oracle windows %d; franz-go: %v", kills, len(cs), len(final), len(want), f)
+	t.Logf("kill schedule seed %d, kills %d, input records %d (+%d closers), oracle windows %d; franz-go: %v", driverSeed, kills, len(cs), len(final), len(want), f)
 
 	if kcat, err := exec.LookPath("kcat"); err != nil {
 		t.Logf("kcat not installed, so the librdkafka reader is skipped (apt-get install kcat): %v", err)
