@@ -113,6 +113,10 @@ type task struct {
 	// task whose input has gone quiet would announce no watermark at all
 	// downstream until new input came.
 	watermarks []state.Watermark
+	// shownWM is the watermark the metric shows (a rebuilt runtime may
+	// start lower than the one it replaces); shown says it was set.
+	shownWM int64
+	shown   bool
 }
 
 // New validates the configuration and the topology. It does not contact
@@ -381,7 +385,6 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 func (e *Engine) advance() error {
 	now := time.Now()
 	for _, t := range e.tasks {
-		before := t.rt.Watermark()
 		wm, err := t.rt.Advance(now)
 		if err != nil {
 			rec := t.rt.LastRecord()
@@ -392,7 +395,8 @@ func (e *Engine) advance() error {
 				return err
 			}
 		}
-		if wm != before {
+		if wm != t.shownWM || !t.shown {
+			t.shownWM, t.shown = wm, true
 			e.m.watermark.WithLabelValues(t.id.String()).Set(float64(wm))
 		}
 	}
