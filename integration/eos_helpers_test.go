@@ -1002,7 +1002,13 @@ func (s *eosSupervisor) stop(t *testing.T) {
 	select {
 	case <-s.done:
 	case <-time.After(stopTimeout):
-		t.Fatalf("%s: Run did not return within %v of cancel", s.name, stopTimeout)
+		var stuck []string
+		for g := range strings.SplitSeq(eosStacks(), "\n\n") {
+			if strings.Contains(g, "weir/engine.") {
+				stuck = append(stuck, g)
+			}
+		}
+		t.Fatalf("%s: Run did not return within %v of cancel; the engine's goroutines:\n%s", s.name, stopTimeout, strings.Join(stuck, "\n\n"))
 	}
 	if s.err != nil {
 		t.Fatalf("%s: Run returned %v after a graceful stop, want nil", s.name, s.err)
