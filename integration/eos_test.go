@@ -464,12 +464,15 @@ func TestExactlyOnceZombie(t *testing.T) {
 // the member rejoins, and an open transaction aborts). Then the faults
 // stop and the input ends: each key's output is exactly 1..N.
 func TestExactlyOnceBrokerFaults(t *testing.T) {
-	// Known defect (issue 5, open): the outputs are exact in every run,
-	// but about one run in four an engine's graceful stop waits ~60s behind
-	// a JoinGroup the broker holds for its rebalance timeout, past this
-	// test's stop deadline. Runs on request, like the crash test.
-	if os.Getenv("WEIR_EOS_CRASH_TEST") == "" {
-		t.Skip("WEIR_EOS_CRASH_TEST unset: the broker-fault test has a known slow-stop flake (issue 5); set it to run")
+	// Known defect: the outputs are exact in every run (12 of 12 on
+	// 2026-11-23), but in 3 of 8 runs an engine's graceful stop took ~60s,
+	// past this test's stop deadline: Run waits in kgo.Client.Close, in
+	// LeaveGroupContext, for a leave that waits behind a JoinGroup the dev
+	// broker holds for its rebalance timeout (DESIGN.md, known gaps).
+	// Until that is fixed it runs on request:
+	//	WEIR_EOS_FAULTS_TEST=1 go test -run TestExactlyOnceBrokerFaults ./integration/
+	if os.Getenv("WEIR_EOS_FAULTS_TEST") == "" {
+		t.Skip("WEIR_EOS_FAULTS_TEST unset: the broker-fault test has a known slow-stop flake (a graceful stop can wait ~60s to leave the group); set it to run")
 	}
 	t.Parallel()
 	const (
