@@ -114,9 +114,8 @@ type task struct {
 	// downstream until new input came.
 	watermarks []state.Watermark
 	// shownWM is the watermark the metric shows (a rebuilt runtime may
-	// start lower than the one it replaces); shown says it was set.
+	// start lower than the one it replaces).
 	shownWM int64
-	shown   bool
 }
 
 // New validates the configuration and the topology. It does not contact
@@ -395,9 +394,13 @@ func (e *Engine) advance() error {
 				return err
 			}
 		}
-		if wm != t.shownWM || !t.shown {
-			t.shownWM, t.shown = wm, true
-			e.m.watermark.WithLabelValues(t.id.String()).Set(float64(wm))
+		if wm != t.shownWM {
+			t.shownWM = wm
+			if wm == windows.Unknown {
+				e.m.watermark.DeleteLabelValues(t.id.String()) // absent until known
+			} else {
+				e.m.watermark.WithLabelValues(t.id.String()).Set(float64(wm))
+			}
 		}
 	}
 	return nil
@@ -777,7 +780,7 @@ func (e *Engine) ownsAny(t *task) bool {
 }
 
 func (e *Engine) newTask(ctx context.Context, st *topology.Subtopology, id topology.TaskID) (*task, error) {
-	t := &task{id: id, sub: st, pos: make(map[string]kgo.EpochOffset)}
+	t := &task{id: id, sub: st, pos: make(map[string]kgo.EpochOffset), shownWM: windows.Unknown}
 	if e.db != nil && len(st.Stores) > 0 {
 		t.st = e.db.Task(id.String())
 		t.lastChangelog = make(map[string]*kgo.Record)
