@@ -1134,3 +1134,25 @@ func eosControlsDiag(c *cluster, topic string) string {
 	}
 	return b.String()
 }
+
+// eosCommittedSum returns the sum of group's committed offsets of topic,
+// and false when they cannot be read now (a transaction holding offsets
+// answers UNSTABLE_OFFSET_COMMIT).
+func eosCommittedSum(c *cluster, group, topic string) (int64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	resp, err := c.adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return 0, false
+	}
+	var n int64
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At > 0 {
+			n += o.At
+		}
+	})
+	return n, true
+}

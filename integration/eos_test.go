@@ -32,15 +32,18 @@ import (
 	"github.com/weirstream/weir/topology"
 )
 
-// The crash test's size. 200,000 records keep it under ~3 minutes on two
-// cores (it takes about a minute and a half); WEIR_CRASH_KILLS raises the
-// number of kills for a longer run.
+// The crash test's size: it takes about 80s on two cores. With 400,000
+// records the first 20 kills come while the group consumes the input (each
+// kill stalls the group for a rebalance); 3 more come once it is consumed.
+// WEIR_CRASH_KILLS raises the number of kills and WEIR_CRASH_RECORDS the
+// input for a longer run.
 const (
-	eosCrashRecords = 200_000
-	eosCrashUsers   = 50
-	eosCrashSpan    = 30 * time.Minute // of event time: 180 windows of 10s
-	eosCrashKills   = 20
-	eosCrashProcs   = 3
+	eosCrashRecords    = 400_000
+	eosCrashQuietKills = 3
+	eosCrashUsers      = 50
+	eosCrashSpan       = 30 * time.Minute // of event time: 180 windows of 10s
+	eosCrashKills      = 20
+	eosCrashProcs      = 3
 )
 
 // eosRepartition returns the repartition topic of window-count as
@@ -63,11 +66,12 @@ func eosRepartition(t *testing.T, app, in, out string) string {
 }
 
 // TestExactlyOnceCrash runs window-count as three processes against a
-// broker process, over input written beforehand (200,000 clicks of 50
+// broker process, over input written beforehand (400,000 clicks of 50
 // users over 8 partitions, event times trailing a monotone clock by less
 // than 1.5s, so no click is late), and SIGKILLs a random one of them at
-// random moments, restarting it on the same state directory, at least 20
-// times. Then a far-future click on every partition closes every window.
+// random moments, restarting it on the same state directory: 20 times
+// while the input is consumed, 3 more times after. Then a far-future click
+// on every partition closes every window.
 // The output, read read_committed by franz-go and by kcat, holds exactly
 // one result per (user, window) with the oracle's count and a result id
 // of its own: nothing duplicated, nothing missing.
@@ -94,7 +98,15 @@ func TestExactlyOnceCrash(t *testing.T) {
 	rep := eosRepartition(t, app, in, out)
 
 	base := alignedBase()
-	cs := genClicks(seed, eosCrashRecords, eosCrashUsers, base, eosCrashSpan, clickJitter, windowsParts)
+	records := eosCrashRecords
+	if s := os.Getenv("WEIR_CRASH_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("WEIR_CRASH_RECORDS=%q: want a positive number", s)
+		}
+		records = n
+	}
+	cs := genClicks(seed, records, eosCrashUsers, base, eosCrashSpan, clickJitter, windowsParts)
 	pr := manualProducer(t, c)
 	for chunk := range slices.Chunk(clickRecords(t, in, cs, "c"), 20_000) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -153,7 +165,9 @@ func TestExactlyOnceCrash(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, driverSeed))
 	var waited time.Duration
-	for range kills {
+	midInput := 0 // kills before the group had committed all the input
+	killOne := func() {
+		t.Helper()
 		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
 		settle := time.Now()
 		ids := make([]string, len(lives))
@@ -165,6 +179,9 @@ func TestExactlyOnceCrash(t *testing.T) {
 			return eosStableWith(c, app, ids)
 		})
 		waited += time.Since(settle)
+		if n, ok := eosCommittedSum(c, app, in); ok && n < int64(len(cs)) {
+			midInput++
+		}
 		i := rng.IntN(eosCrashProcs)
 		lives[i].kill(t)
 		if sig, ok := lives[i].killedBy(); !ok || sig.String() != "killed" {
@@ -172,8 +189,24 @@ func TestExactlyOnceCrash(t *testing.T) {
 		}
 		run(i)
 	}
+	for range kills {
+		killOne()
+	}
+	// A few more once the input is consumed and before the closing records
+	// come: restarted tasks then have quiet input (their watermarks come
+	// from checkpoints and from what upstream tasks announced).
+	waitFor(t, 2*time.Minute, "the group to commit all the input", func() bool {
+		alive()
+		n, ok := eosCommittedSum(c, app, in)
+		return ok && n == int64(len(cs))
+	})
+	for range eosCrashQuietKills {
+		killOne()
+	}
 	killedAt := time.Now()
-	t.Logf("%d kills done %v after the start (%v of it waiting for the group to settle)", kills, killedAt.Sub(start).Round(time.Millisecond), waited.Round(time.Millisecond))
+	kills += eosCrashQuietKills
+	t.Logf("%d kills done %v after the start (%v of it waiting for the group to settle); %d of them before the input was consumed and committed",
+		kills, killedAt.Sub(start).Round(time.Millisecond), waited.Round(time.Millisecond), midInput)
 
 	final := closers(base + 2*time.Hour.Milliseconds())
 	produceWith(t, pr, clickRecords(t, in, final, "close"))
