@@ -295,13 +295,7 @@ func eosReadCommitted(t *testing.T, c *cluster, topic string, timeout time.Durat
 			left[p] = end - 1
 		}
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+	cl, err := c.partitionReader(topic, parts)
 	if err != nil {
 		t.Fatalf("consumer: %v", err)
 	}
@@ -367,13 +361,7 @@ func eosDrained(c *cluster, group, topic string) (bool, string) {
 	if len(from) == 0 {
 		return true, ""
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+	cl, err := c.partitionReader(topic, from)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -1094,13 +1082,7 @@ func eosControlsDiag(c *cluster, topic string) string {
 	for p, end := range ends {
 		from[p] = kgo.NewOffset().At(max(end-400, 0))
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+	cl, err := c.partitionReader(topic, from)
 	if err != nil {
 		return "\n  " + topic + ": " + err.Error()
 	}

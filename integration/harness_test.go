@@ -321,13 +321,7 @@ func (c *cluster) readRange(topic string, from, to map[int32]int64, timeout time
 	if len(parts) == 0 {
 		return nil, true, ""
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+	cl, err := c.partitionReader(topic, parts)
 	if err != nil {
 		return nil, false, err.Error()
 	}
@@ -685,4 +679,17 @@ func (c *capped) Errorf(format string, args ...any) {
 	if c.n++; c.n <= 20 {
 		c.t.Errorf(format, args...)
 	}
+}
+
+// partitionReader returns a read_committed client of topic's partitions
+// from the offsets given, which keeps transaction markers (so a reader
+// sees a partition that ends in one end).
+func (c *cluster) partitionReader(topic string, from map[int32]kgo.Offset) (*kgo.Client, error) {
+	return kgo.NewClient(
+		kgo.SeedBrokers(c.addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
 }
