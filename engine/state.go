@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -115,8 +117,8 @@ func (e *Engine) applyState(id uint64) error {
 		t.watermarks = make([]state.Watermark, 0, len(t.watermarks)) // the last one may be held by the state's checkpoint
 		for _, w := range t.rt.Watermarks() {
 			t.watermarks = append(t.watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Millis: w.Watermark})
-			for up, wm := range w.Upstream {
-				t.watermarks = append(t.watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Upstream: up, Millis: wm})
+			for _, up := range slices.Sorted(maps.Keys(w.Upstream)) { // in order: equal checkpoints encode equally
+				t.watermarks = append(t.watermarks, state.Watermark{Topic: w.Partition.Topic, Partition: w.Partition.Partition, Upstream: up, Millis: w.Upstream[up]})
 			}
 		}
 		if t.st == nil {
