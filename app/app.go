@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -255,6 +256,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	fs := c.flagSet("run")
 	cfg := engine.DefaultConfig()
 	brokers, logLevel := engineFlags(fs, &cfg)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run, start to stop, to this file (go tool pprof reads it)")
 	build, err := c.pick(args, fs)
 	if err != nil {
 		fs.Parse(nil) //nolint:errcheck // only for -h
@@ -275,7 +277,27 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return e.Run(ctx)
+}
+
+// startCPUProfile starts writing a CPU profile to path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *cli) describe(_ context.Context, args []string) error {

@@ -80,6 +80,10 @@ type benchReport struct {
 	CeilingAtLeastOnce *figures `json:"ceiling_at_least_once,omitempty"`
 	CeilingExactlyOnce *figures `json:"ceiling_exactly_once,omitempty"`
 	CeilingEngine      *figures `json:"ceiling_engine,omitempty"`
+	// WeirPassthrough (kafka mode) is weir's byte passthrough topology
+	// through 'processor run' with the query's guarantee: the engine's
+	// own cost over franz-go, without the query's decoding and work.
+	WeirPassthrough *figures `json:"weir_passthrough,omitempty"`
 	// Ratio is weir ÷ the ceiling of the same guarantee (engine mode:
 	// the engine ceiling), in events per CPU-second; RatioWall in events
 	// per second.
@@ -131,7 +135,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	baseTime := baseTimeFlag(fs)
 	fs.StringVar(&b.state, "state", "badger", "engine mode: badger (the engine's state: write cache, changelog encoding and Badger apply at every checkpoint) or memory (operators alone)")
 	fs.BoolVar(&b.json, "json", false, "print one JSON object")
-	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "engine mode: write a CPU profile of the query's run to this file")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of weir's run to this file (kafka mode: of the 'processor run' child, from start to stop)")
 	fs.StringVar(&b.memProfile, "memprofile", "", "engine mode: write an allocation profile of the query's run to this file")
 	// Child roles, used by bench itself in kafka mode.
 	fs.StringVar(&b.role, "role", "", "internal: passthrough or serve (bench's own child processes)")
@@ -149,6 +153,13 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	switch b.role {
 	case "":
 	case "passthrough":
+		if b.cpuProfile != "" {
+			stop, err := startCPUProfile(b.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		return c.passthroughChild(ctx, &b)
 	default:
 		return usageError{fmt.Errorf("--role %q: want passthrough or serve", b.role)}
@@ -231,6 +242,7 @@ func (c *cli) printReport(r *benchReport) {
 	row("franz-go passthrough ALO", r.CeilingAtLeastOnce)
 	row("franz-go passthrough EOS", r.CeilingExactlyOnce)
 	row("weir passthrough (engine)", r.CeilingEngine)
+	row("weir passthrough (kafka)", r.WeirPassthrough)
 	fmt.Fprintf(w, "weir ÷ ceiling: %.3f per CPU-second, %.3f per wall second", r.Ratio, r.RatioWall)
 	if r.RatioAtLeastOnce > 0 {
 		fmt.Fprintf(w, " (÷ at-least-once passthrough: %.3f per CPU-second)", r.RatioAtLeastOnce)
@@ -275,22 +287,16 @@ func (c *cli) benchEngine(ctx context.Context, b *benchCfg, rep *benchReport) er
 		runtime.GC()
 		resetPeakRSS()
 		cpu0, start := selfCPU(), time.Now()
+		stopProfile := func() {}
 		if profile && b.cpuProfile != "" {
-			f, err := os.Create(b.cpuProfile)
-			if err != nil {
-				return figures{}, nil, err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
+			if stopProfile, err = startCPUProfile(b.cpuProfile); err != nil {
 				return figures{}, nil, err
 			}
 		}
 		stats, err := nexmark.Run(ctx, t, []nexmark.Input{in}, nexmark.RunConfig{
 			AppID: "bench-" + name, CommitInterval: b.interval, StateDir: dir,
 		})
-		if profile && b.cpuProfile != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 		f := figures{Events: b.events, WallSeconds: time.Since(start).Seconds(), CPUSeconds: selfCPU() - cpu0, PeakRSSBytes: peakRSS(os.Getpid())}
 		f.derive()
 		if err == nil && profile && b.memProfile != "" {
@@ -387,6 +393,30 @@ func (c *cli) benchKafka(ctx context.Context, b *benchCfg, rep *benchReport) err
 		}
 	}
 
+	// weir's byte passthrough, when this binary has it.
+	if _, ok := c.tops["passthrough"]; ok {
+		out := "weir-passthrough-out"
+		args := []string{"run", "--topology", "passthrough", "--input", input, "--output", out,
+			"--brokers", addr, "--app-id", "bench-passthrough", "--state-dir", filepath.Join(dir, "state-passthrough"),
+			"--guarantee", string(b.guarantee), "--commit-interval", b.interval.String(), "--log-level", "warn"}
+		if err := createTopic(ctx, addr, out, int32(b.partitions)); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		httpAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		b0 := procCPU(brokerPID)
+		f, err := runWeir(ctx, exe, append(args, "--http", httpAddr), httpAddr, addr, "bench-passthrough", []string{input}, b.guarantee, c.stderr)
+		if err != nil {
+			return fmt.Errorf("bench: weir passthrough: %w", err)
+		}
+		f.Events = b.events
+		f.BrokerCPUSeconds = procCPU(brokerPID) - b0
+		f.derive()
+		rep.WeirPassthrough = &f
+	}
+
 	// weir: 'processor run' with the query's topology.
 	app := "bench-" + b.query
 	output := "nexmark-" + b.query + "-out"
@@ -413,6 +443,9 @@ func (c *cli) benchKafka(ctx context.Context, b *benchCfg, rep *benchReport) err
 	runArgs := []string{"--brokers", addr, "--app-id", app, "--input", input, "--output", output,
 		"--state-dir", filepath.Join(dir, "state"), "--http", httpAddr, "--guarantee", string(b.guarantee),
 		"--commit-interval", b.interval.String(), "--log-level", "warn"}
+	if b.cpuProfile != "" {
+		runArgs = append(runArgs, "--cpuprofile", b.cpuProfile)
+	}
 	name := "nexmark-" + b.query
 	if _, ok := c.tops[name]; ok {
 		runArgs = append([]string{"run", "--topology", name}, runArgs...)
@@ -763,6 +796,7 @@ func (c *cli) benchServe(ctx context.Context, args []string) error {
 	fs.StringVar(&qcfg.Input, "input", "nexmark", "input topic")
 	fs.StringVar(&qcfg.Output, "output", "", "output topic")
 	fs.DurationVar(&qcfg.OutOfOrderness, "out-of-orderness", 4*time.Second, "watermark lag")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -778,6 +812,13 @@ func (c *cli) benchServe(ctx context.Context, args []string) error {
 	e, err := engine.New(t, cfg)
 	if err != nil {
 		return usageError{err}
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return e.Run(ctx)
 }

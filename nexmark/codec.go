@@ -3,7 +3,10 @@ package nexmark
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
+	"strings"
 
 	"github.com/weirstream/weir/serde"
 )
@@ -17,7 +20,35 @@ func Codec() serde.Serde[Event] { return codec{} }
 
 type codec struct{}
 
-func (codec) Encode(e Event) ([]byte, error) { return AppendEvent(make([]byte, 0, 256), &e), nil }
+func (codec) Encode(e Event) ([]byte, error) {
+	return AppendEvent(make([]byte, 0, eventSize(&e)), &e), nil
+}
+
+// Upper bounds of encoded sizes (strings without escapes), so that an
+// encoder allocates its buffer once: the names, punctuation and at most 20
+// bytes per integer.
+const (
+	bidFixed     = len(`{"auction":,"bidder":,"price":,"channel":"","url":"","date_time":,"extra":""}`) + 4*20
+	personFixed  = len(`,"person":{"id":,"name":"","email_address":"","credit_card":"","city":"","state":"","date_time":,"extra":""}`) + 2*20
+	auctionFixed = len(`,"auction":{"id":,"item_name":"","description":"","initial_bid":,"reserve":,"date_time":,"expires":,"seller":,"category":,"extra":""}`) + 7*20
+	eventFixed   = len(`{"event_type":,"bid":}`) + 4
+)
+
+func bidSize(b *Bid) int { return bidFixed + len(b.Channel) + len(b.URL) + len(b.Extra) }
+
+func eventSize(e *Event) int {
+	n := eventFixed
+	if p := e.Person; p != nil {
+		n += personFixed + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State) + len(p.Extra)
+	}
+	if a := e.Auction; a != nil {
+		n += auctionFixed + len(a.ItemName) + len(a.Description) + len(a.Extra)
+	}
+	if b := e.Bid; b != nil {
+		n += bidSize(b)
+	}
+	return n
+}
 
 func (codec) Decode(b []byte) (Event, error) {
 	var e Event
@@ -92,18 +123,47 @@ func appendField(dst []byte, name, s string) []byte {
 	return appendString(dst, s)
 }
 
-// appendString appends s as a JSON string; strings that need escapes go
-// through encoding/json.
+// appendString appends s as a JSON string; strings that need escapes (or
+// are not ASCII) go through encoding/json.
 func appendString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			q, _ := json.Marshal(s)
-			return append(dst, q...)
-		}
+	if plainLen(s) < len(s) {
+		q, _ := json.Marshal(s)
+		return append(dst, q...)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// plainLen returns the length of the longest prefix of s whose bytes are
+// plain in a JSON string: printable ASCII other than '"' and '\\'. It
+// looks at eight bytes at a time: on strings of Nexmark's lengths (tens to
+// hundreds of bytes) the byte loop was the decoder's largest cost.
+func plainLen[T string | []byte](s T) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q := x ^ ('"' * ones)
+		b := x ^ ('\\' * ones)
+		// A byte's high bit is set in m when the byte is '"', '\\',
+		// below 0x20 or from 0x80 (borrows may set it in bytes above
+		// such a byte too, never below: the lowest one is exact).
+		m := ((q - ones) &^ q) | ((b - ones) &^ b) | (x - 0x20*ones) | x
+		if m &= highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return i
+		}
+	}
+	return i
 }
 
 // BidCodec returns the Serde of bids (the output of q0 and q1), with the
@@ -112,13 +172,17 @@ func BidCodec() serde.Serde[Bid] { return bidCodec{} }
 
 type bidCodec struct{}
 
-func (bidCodec) Encode(b Bid) ([]byte, error) { return AppendBid(make([]byte, 0, 160), &b), nil }
+func (bidCodec) Encode(b Bid) ([]byte, error) {
+	return AppendBid(make([]byte, 0, bidSize(&b)), &b), nil
+}
 
 func (bidCodec) Decode(b []byte) (Bid, error) {
 	d := decoder{b: b}
 	var bid Bid
 	d.bid(&bid)
-	if d.ws(); d.bad || d.i != len(d.b) {
+	if d.ws(); !d.bad && d.i == len(d.b) {
+		d.setStrings()
+	} else {
 		bid = Bid{}
 		if err := json.Unmarshal(b, &bid); err != nil {
 			return Bid{}, &serde.DecodeError{Serde: "nexmark bid", Err: err}
@@ -132,11 +196,15 @@ func (bidCodec) Decode(b []byte) (Bid, error) {
 func DecodeEvent(b []byte, e *Event) error {
 	d := decoder{b: b}
 	d.event(e)
-	if d.ws(); d.bad || d.i != len(d.b) {
-		*e = Event{}
-		if err := json.Unmarshal(b, e); err != nil {
+	if d.ws(); !d.bad && d.i == len(d.b) {
+		d.setStrings()
+	} else {
+		var std Event // not e: e would escape to the heap on the fast path too
+		if err := json.Unmarshal(b, &std); err != nil {
+			*e = Event{}
 			return err
 		}
+		*e = std
 	}
 	switch {
 	case e.Bid != nil:
@@ -157,6 +225,47 @@ type decoder struct {
 	b   []byte
 	i   int
 	bad bool
+	// Strings are set at the end (setStrings), all in one allocation.
+	pending  [8]pendingString
+	npending int
+}
+
+type pendingString struct {
+	dst *string
+	raw []byte
+}
+
+// str schedules *dst to be set to the string at the position (see
+// setStrings).
+func (d *decoder) str(dst *string) { d.pend(dst, d.rawString()) }
+
+func (d *decoder) pend(dst *string, raw []byte) {
+	if d.npending == len(d.pending) {
+		d.bad = true // more strings than an event has: duplicate keys
+		return
+	}
+	d.pending[d.npending] = pendingString{dst, raw}
+	d.npending++
+}
+
+// setStrings sets the strings str scheduled, copying their bytes into one
+// new string that they share: one allocation per event instead of one per
+// field.
+func (d *decoder) setStrings() {
+	n := 0
+	for _, p := range d.pending[:d.npending] {
+		n += len(p.raw)
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, p := range d.pending[:d.npending] {
+		sb.Write(p.raw)
+	}
+	all := sb.String()
+	for _, p := range d.pending[:d.npending] {
+		*p.dst, all = all[:len(p.raw)], all[len(p.raw):]
+	}
+	d.npending = 0
 }
 
 func (d *decoder) ws() {
@@ -171,9 +280,20 @@ func (d *decoder) ws() {
 }
 
 func (d *decoder) consume(c byte) bool {
-	d.ws()
+	if d.i < len(d.b) && d.b[d.i] != c {
+		d.ws() // only when c is not next: what we write has no whitespace
+	}
 	if d.i < len(d.b) && d.b[d.i] == c {
 		d.i++
+		return true
+	}
+	return false
+}
+
+// lit consumes s if the input continues with it.
+func (d *decoder) lit(s string) bool {
+	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+		d.i += len(s)
 		return true
 	}
 	return false
@@ -206,30 +326,22 @@ func (d *decoder) object(field func(key []byte)) {
 	}
 }
 
-// rawString returns the bytes of a string without escapes.
+// rawString returns the bytes of a plain string (see plainLen); any other
+// string is for encoding/json to judge.
 func (d *decoder) rawString() []byte {
 	if !d.consume('"') {
 		d.bad = true
 		return nil
 	}
 	start := d.i
-	for d.i < len(d.b) {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			s := d.b[start:d.i]
-			d.i++
-			return s
-		case c == '\\' || c < 0x20:
-			d.bad = true
-			return nil
-		}
-		d.i++
+	d.i += plainLen(d.b[d.i:])
+	if d.i == len(d.b) || d.b[d.i] != '"' {
+		d.bad = true
+		return nil
 	}
-	d.bad = true
-	return nil
+	d.i++
+	return d.b[start : d.i-1]
 }
-
-func (d *decoder) str() string { return string(d.rawString()) }
 
 func (d *decoder) int() int64 {
 	neg := false
@@ -238,6 +350,10 @@ func (d *decoder) int() int64 {
 		d.i++
 	}
 	start := d.i
+	if len(d.b)-d.i > 1 && d.b[d.i] == '0' && d.b[d.i+1] >= '0' && d.b[d.i+1] <= '9' {
+		d.bad = true // a leading zero: not JSON
+		return 0
+	}
 	var n uint64
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' && d.i-start < 18 {
 		n = n*10 + uint64(d.b[d.i]-'0')
@@ -263,21 +379,32 @@ func (d *decoder) null() bool {
 }
 
 func (d *decoder) event(e *Event) {
+	if d.eventInOrder(e) {
+		return
+	}
+	d.i, d.npending, d.bad, *e = 0, 0, false, Event{}
 	d.object(func(k []byte) {
 		switch string(k) {
 		case "event_type":
-			e.Type = EventType(d.int())
+			t := d.int()
+			if t < math.MinInt8 || t > math.MaxInt8 {
+				d.bad = true // encoding/json's range error
+			}
+			e.Type = EventType(t)
 		case "bid":
+			e.Bid = nil // encoding/json's null
 			if !d.null() {
 				e.Bid = new(Bid)
 				d.bid(e.Bid)
 			}
 		case "auction":
+			e.Auction = nil // encoding/json's null
 			if !d.null() {
 				e.Auction = new(Auction)
 				d.auction(e.Auction)
 			}
 		case "person":
+			e.Person = nil // encoding/json's null
 			if !d.null() {
 				e.Person = new(Person)
 				d.person(e.Person)
@@ -289,6 +416,13 @@ func (d *decoder) event(e *Event) {
 }
 
 func (d *decoder) bid(b *Bid) {
+	start, pending := d.i, d.npending
+	if d.bidInOrder(b) {
+		return
+	}
+	// Another key order, whitespace or a string the fast path does not
+	// take: start over, key by key.
+	d.i, d.npending, d.bad, *b = start, pending, false, Bid{}
 	d.object(func(k []byte) {
 		switch string(k) {
 		case "auction":
@@ -298,17 +432,84 @@ func (d *decoder) bid(b *Bid) {
 		case "price":
 			b.Price = d.int()
 		case "channel":
-			b.Channel = internChannel(d.rawString())
+			if raw := d.rawString(); !internChannel(raw, &b.Channel) {
+				d.pend(&b.Channel, raw)
+			}
 		case "url":
-			b.URL = d.str()
+			d.str(&b.URL)
 		case "date_time":
 			b.DateTime = d.int()
 		case "extra":
-			b.Extra = d.str()
+			d.str(&b.Extra)
 		default:
 			d.bad = true
 		}
 	})
+}
+
+// eventInOrder decodes an event the way AppendEvent writes it: the type,
+// then one object. It reports false when the input differs.
+func (d *decoder) eventInOrder(e *Event) bool {
+	if !d.lit(`{"event_type":`) {
+		return false
+	}
+	t := d.int()
+	if t < math.MinInt8 || t > math.MaxInt8 {
+		return false
+	}
+	e.Type = EventType(t)
+	switch {
+	case d.lit(`,"bid":`):
+		e.Bid = new(Bid)
+		d.bid(e.Bid)
+	case d.lit(`,"auction":`):
+		e.Auction = new(Auction)
+		d.auction(e.Auction)
+	case d.lit(`,"person":`):
+		e.Person = new(Person)
+		d.person(e.Person)
+	default:
+		return false
+	}
+	return d.lit(`}`) && !d.bad
+}
+
+// bidInOrder decodes a bid with the keys in AppendBid's order and no
+// whitespace, the way (nearly) every bid comes: literal keys compared in
+// place instead of a key scan and lookup per field. It reports false when
+// the input differs.
+func (d *decoder) bidInOrder(b *Bid) bool {
+	if !d.lit(`{"auction":`) {
+		return false
+	}
+	b.Auction = d.int()
+	if !d.lit(`,"bidder":`) {
+		return false
+	}
+	b.Bidder = d.int()
+	if !d.lit(`,"price":`) {
+		return false
+	}
+	b.Price = d.int()
+	if !d.lit(`,"channel":`) {
+		return false
+	}
+	if raw := d.rawString(); !internChannel(raw, &b.Channel) {
+		d.pend(&b.Channel, raw)
+	}
+	if !d.lit(`,"url":`) {
+		return false
+	}
+	d.str(&b.URL)
+	if !d.lit(`,"date_time":`) {
+		return false
+	}
+	b.DateTime = d.int()
+	if !d.lit(`,"extra":`) {
+		return false
+	}
+	d.str(&b.Extra)
+	return d.lit(`}`) && !d.bad
 }
 
 func (d *decoder) auction(a *Auction) {
@@ -317,9 +518,9 @@ func (d *decoder) auction(a *Auction) {
 		case "id":
 			a.ID = d.int()
 		case "item_name":
-			a.ItemName = d.str()
+			d.str(&a.ItemName)
 		case "description":
-			a.Description = d.str()
+			d.str(&a.Description)
 		case "initial_bid":
 			a.InitialBid = d.int()
 		case "reserve":
@@ -333,7 +534,7 @@ func (d *decoder) auction(a *Auction) {
 		case "category":
 			a.Category = d.int()
 		case "extra":
-			a.Extra = d.str()
+			d.str(&a.Extra)
 		default:
 			d.bad = true
 		}
@@ -346,33 +547,35 @@ func (d *decoder) person(p *Person) {
 		case "id":
 			p.ID = d.int()
 		case "name":
-			p.Name = d.str()
+			d.str(&p.Name)
 		case "email_address":
-			p.EmailAddress = d.str()
+			d.str(&p.EmailAddress)
 		case "credit_card":
-			p.CreditCard = d.str()
+			d.str(&p.CreditCard)
 		case "city":
-			p.City = d.str()
+			d.str(&p.City)
 		case "state":
-			p.State = d.str()
+			d.str(&p.State)
 		case "date_time":
 			p.DateTime = d.int()
 		case "extra":
-			p.Extra = d.str()
+			d.str(&p.Extra)
 		default:
 			d.bad = true
 		}
 	})
 }
 
-// internChannel returns the hot channels' names without allocating.
-func internChannel(b []byte) string {
+// internChannel sets *dst to b when b is a hot channel's name, without
+// allocating, and reports whether it did.
+func internChannel(b []byte, dst *string) bool {
 	for _, c := range hotChannels {
 		if string(b) == c {
-			return c
+			*dst = c
+			return true
 		}
 	}
-	return string(b)
+	return false
 }
 
 // jsonUnmarshal is encoding/json's decoder, for comparison in benchmarks.

@@ -66,6 +66,25 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+func BenchmarkEncodeBid(b *testing.B) {
+	g, _ := NewGenerator(DefaultConfig())
+	var bids []Bid
+	for n := range int64(5000) {
+		if e := g.Event(n); e.Bid != nil {
+			bids = append(bids, *e.Bid)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := BidCodec().Encode(bids[i%len(bids)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "bids/s")
+}
+
 // BenchmarkTask drives one task of a query through Task.Process per
 // record, with Task.Advance every 1000 records (a batch boundary), over
 // in-memory stores: the per-record cost of the operators, serdes and

@@ -348,8 +348,9 @@ func keyed[K, V any](s Stream[K, V], operator string) Stream[K, V] {
 }
 
 // To writes the stream to topic with the stream's serdes, partitioned by
-// key with Kafka's default (murmur2) partitioner; records without a key go
-// round-robin.
+// key with Kafka's default (murmur2) partitioner; records without a key
+// stick to one partition for StickyBytes, then move to the next, as Java's
+// producer does.
 func To[K, V any](s Stream[K, V], topic string, opts ...Opt) {
 	cfg := applyOpts(opts)
 	if cfg.name == "" {

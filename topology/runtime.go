@@ -262,9 +262,17 @@ type sink struct {
 	topic      string
 	partitions int32
 	part       kgo.TopicPartitioner
-	next       int32 // round-robin cursor for records without a key
+	next       int32 // partition of records without a key (sticky)
+	nextBytes  int   // bytes written without a key to next
 	env        *TaskEnv
 }
+
+// StickyBytes is how many bytes of records without a key a sink writes to
+// one partition before it moves to the next. Java's producer does the same
+// (the uniform sticky partitioner of KIP-794 moves on after batch.size,
+// 16 KiB by default): records spread evenly over the partitions, yet the
+// producer fills whole batches instead of one record per partition each.
+const StickyBytes = 16 << 10
 
 func (tb *taskBuilder) sink(topic string) *sink {
 	if s, ok := tb.sinks[topic]; ok {
@@ -293,7 +301,8 @@ func (tb *taskBuilder) sink(topic string) *sink {
 
 // send encodes r and produces it. Keyed records go to the partition Kafka's
 // default partitioner (murmur2) picks, so weir and Java producers agree;
-// records with a nil key go round-robin.
+// records with a nil key go to one partition for StickyBytes, then to the
+// next.
 func send[K, V any](ctx *Context, s *sink, ks serde.Serde[K], vs serde.Serde[V], r Record[K, V], op string) error {
 	kb, err := ks.Encode(r.Key)
 	if err != nil {
@@ -306,7 +315,9 @@ func send[K, V any](ctx *Context, s *sink, ks serde.Serde[K], vs serde.Serde[V],
 	rec := &kgo.Record{Topic: s.topic, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: r.Headers}
 	if kb == nil {
 		rec.Partition = s.next
-		s.next = (s.next + 1) % s.partitions
+		if s.nextBytes += len(vb); s.nextBytes >= StickyBytes {
+			s.next, s.nextBytes = (s.next+1)%s.partitions, 0
+		}
 	} else {
 		rec.Partition = int32(s.part.Partition(rec, int(s.partitions)))
 	}

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -481,17 +482,21 @@ func TestSinkPartitioning(t *testing.T) {
 				}
 				assertOuts(t, env.produced, want)
 
-				// Records without a key go round-robin: consecutive
-				// partitions, each partition once per n records.
+				// Records without a key stick to a partition for
+				// StickyBytes, starting at the task's, then move to
+				// the next: with 1 KiB values, 16 records each, and
+				// every partition twice over 2n runs.
 				env.produced = nil
-				for i := range 2 * n {
-					r := &kgo.Record{Topic: "in", Offset: int64(i), Value: []byte("v"), Timestamp: time.UnixMilli(7)}
+				const perPartition = topology.StickyBytes / 1024
+				value := bytes.Repeat([]byte("v"), 1024)
+				for i := range 2 * n * perPartition {
+					r := &kgo.Record{Topic: "in", Offset: int64(i), Value: value, Timestamp: time.UnixMilli(7)}
 					if err := task.Process(r); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if int32(len(env.produced)) != 2*n {
-					t.Fatalf("produced %d records, want %d", len(env.produced), 2*n)
+				if got, want := len(env.produced), int(2*n*perPartition); got != want {
+					t.Fatalf("produced %d records, want %d", got, want)
 				}
 				seen := make(map[int32]int)
 				for i, r := range env.produced {
@@ -499,16 +504,13 @@ func TestSinkPartitioning(t *testing.T) {
 						t.Fatalf("record %d: %s key %q, want %s nil key", i, r.Topic, r.Key, tc.topic)
 					}
 					seen[r.Partition]++
-					if i > 0 {
-						prev := env.produced[i-1].Partition
-						if want := (prev + 1) % n; r.Partition != want {
-							t.Errorf("nil-key record %d went to partition %d after %d, want %d", i, r.Partition, prev, want)
-						}
+					if want := (taskPartition + int32(i/perPartition)) % n; r.Partition != want {
+						t.Errorf("nil-key record %d went to partition %d, want %d", i, r.Partition, want)
 					}
 				}
 				for p := range n {
-					if seen[p] != 2 {
-						t.Errorf("partition %d got %d of %d nil-key records, want 2", p, seen[p], 2*n)
+					if seen[p] != 2*perPartition {
+						t.Errorf("partition %d got %d of %d nil-key records, want %d", p, seen[p], len(env.produced), 2*perPartition)
 					}
 				}
 			})
