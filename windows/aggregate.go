@@ -14,8 +14,18 @@ type Aggregation[V, A any] struct {
 	// Add folds one value into acc. Required.
 	Add func(acc A, v V) A
 	// Merge combines the accumulators of two windows; a is the window
-	// that starts earlier. Required for session windows, unused otherwise.
+	// that starts earlier. Required for session windows and for
+	// Commutative.
 	Merge func(a, b A) A
+	// Commutative says that the result does not depend on the order in
+	// which values are added: adding them in any order, or adding them to
+	// two accumulators in any split and merging those, gives the same
+	// accumulator. Hopping windows then keep one accumulator per key and
+	// advance-long pane, add each record to its pane only, and merge a
+	// window's size/advance panes when it closes (Flink's window
+	// slicing), instead of adding each record to every window it is in.
+	// Count, Sum, Min and Max set it.
+	Commutative bool
 }
 
 // Number is the constraint of [Sum].
@@ -36,18 +46,20 @@ type Maybe[T any] struct {
 // Count counts the elements of a window.
 func Count[V any]() Aggregation[V, int64] {
 	return Aggregation[V, int64]{
-		Init:  func() int64 { return 0 },
-		Add:   func(acc int64, _ V) int64 { return acc + 1 },
-		Merge: func(a, b int64) int64 { return a + b },
+		Init:        func() int64 { return 0 },
+		Add:         func(acc int64, _ V) int64 { return acc + 1 },
+		Merge:       func(a, b int64) int64 { return a + b },
+		Commutative: true,
 	}
 }
 
 // Sum adds the elements of a window (with the overflow behaviour of N).
 func Sum[N Number]() Aggregation[N, N] {
 	return Aggregation[N, N]{
-		Init:  func() N { return 0 },
-		Add:   func(acc N, v N) N { return acc + v },
-		Merge: func(a, b N) N { return a + b },
+		Init:        func() N { return 0 },
+		Add:         func(acc N, v N) N { return acc + v },
+		Merge:       func(a, b N) N { return a + b },
+		Commutative: true,
 	}
 }
 
@@ -78,22 +90,26 @@ func Reduce[V any](fn func(a, b V) V) Aggregation[V, Maybe[V]] {
 // Min keeps the smallest element of a window (cmp.Compare order, so a NaN
 // is smaller than every number).
 func Min[T cmp.Ordered]() Aggregation[T, Maybe[T]] {
-	return Reduce(func(a, b T) T {
+	agg := Reduce(func(a, b T) T {
 		if cmp.Compare(b, a) < 0 {
 			return b
 		}
 		return a
 	})
+	agg.Commutative = true
+	return agg
 }
 
 // Max keeps the largest element of a window (cmp.Compare order).
 func Max[T cmp.Ordered]() Aggregation[T, Maybe[T]] {
-	return Reduce(func(a, b T) T {
+	agg := Reduce(func(a, b T) T {
 		if cmp.Compare(b, a) > 0 {
 			return b
 		}
 		return a
 	})
+	agg.Commutative = true
+	return agg
 }
 
 // Collect keeps every element of a window, for a process-window function

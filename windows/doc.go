@@ -124,7 +124,19 @@
 // closed window once, as final, in (End, key, Start) order, and deletes
 // its state; with [EmitEarly] it also emits windows changed since the
 // previous Advance with Final=false. The engine calls Advance whenever the
-// watermark moves and at every checkpoint barrier.
+// watermark moves and at every checkpoint barrier. A window whose emission
+// fails downstream is done all the same: Advance returns the error, naming
+// the window, and goes on with the others, so one bad result never holds
+// back the windows after it.
+//
+// Sliced hopping windows: with a [Aggregation.Commutative] aggregation
+// (Count, Sum, Min, Max) and EmitFinal, a hopping-window operator keeps
+// one accumulator per key and pane, the advance-long slice of event time
+// [p, p+advance), adds each record to its pane only, and computes a
+// window, when it closes, by merging the size/advance panes it covers (in
+// start order, with Merge): a record costs one state update instead of
+// size/advance (Flink calls this window slicing). Results, lateness and
+// emission order are those of the unsliced operator.
 //
 // Results carry the headers [HeaderWindowStart], [HeaderWindowEnd]
 // (decimal strings), [HeaderFinal] ("true"/"false") and [HeaderResultID]
@@ -140,6 +152,7 @@
 //	0x00 'w'                                   -> int64be highest watermark seen by Advance
 //	0x01 uint32be(len(key)) key uint64be(start ^ 1<<63) -> window entry
 //	0x02 uint32be(len(key)) key                -> int64be next count-window start (count windows)
+//	0x03 uint32be(len(key)) key uint64be(start ^ 1<<63) -> pane entry (sliced hopping windows)
 //
 // so one key's windows are adjacent and in start order (the sign flip makes
 // byte order numeric order). A window entry is
@@ -147,10 +160,20 @@
 //	version(1) flags(1: bit 0 = complete count window) int64be(end) uvarint(count) accumulator
 //
 // where the accumulator is encoded by the operator's serde. A session is
-// one entry at its start; merging deletes the merged entries.
+// one entry at its start; merging deletes the merged entries. A pane entry
+// has the same layout; its end is start + advance and its count field holds
+// the watermark when the pane was created (uint64(wm) ^ 1<<63), which says
+// which of its windows were open then. A sliced operator writes no window
+// entries: its open windows are those over some pane that were open when
+// the pane was created and are open at the persisted watermark (Advance
+// persists the watermark, then emits every window it closes, before it
+// returns). Window entries found by a sliced operator were written before
+// it sliced (an upgrade): such a window's value is its entry merged with
+// its panes. Emitting the window that starts at a pane deletes the pane.
+// An operator that does not slice refuses a store with panes.
 //
-// The in-memory indexes cost one entry per open window (plus, for
-// sessions, a per-key list of session bounds, so Add never scans the
+// The in-memory indexes cost one entry per open window and per pane (plus,
+// for sessions, a per-key list of session bounds, so Add never scans the
 // Store); early-emission bookkeeping is in memory only, because the engine
 // calls Advance at every checkpoint barrier and so nothing is pending in
 // checkpointed state.

@@ -10,6 +10,7 @@ const (
 	prefixMeta  = 0x00
 	prefixEntry = 0x01
 	prefixCount = 0x02
+	prefixPane  = 0x03
 
 	entryVersion = 1
 	flagComplete = 1 << 0 // count window with n elements, awaiting emission
@@ -19,23 +20,29 @@ const (
 
 var metaWatermarkKey = []byte{prefixMeta, 'w'}
 
-// appendKeyPrefix appends 0x01 | uint32be(len(key)) | key.
-func appendKeyPrefix(dst, key []byte) []byte {
-	dst = append(dst, prefixEntry)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(key)))
-	return append(dst, key...)
+// appendEntryKey appends the store key of the window of key starting at
+// start: 0x01 | uint32be(len(key)) | key, then start as big-endian with the
+// sign bit flipped so that byte order is numeric order.
+func appendEntryKey(dst, key []byte, start int64) []byte {
+	return appendStartKey(dst, prefixEntry, key, start)
 }
 
-// appendEntryKey appends the store key of the window of key starting at
-// start: the key prefix, then start as big-endian with the sign bit flipped
-// so that byte order is numeric order.
-func appendEntryKey(dst, key []byte, start int64) []byte {
-	dst = appendKeyPrefix(dst, key)
+// appendPaneKey appends the store key of the pane of key starting at
+// start: as appendEntryKey, with prefix 0x03.
+func appendPaneKey(dst, key []byte, start int64) []byte {
+	return appendStartKey(dst, prefixPane, key, start)
+}
+
+func appendStartKey(dst []byte, prefix byte, key []byte, start int64) []byte {
+	dst = append(dst, prefix)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(key)))
+	dst = append(dst, key...)
 	return binary.BigEndian.AppendUint64(dst, uint64(start)^signBit)
 }
 
+// decodeEntryKey decodes a key appendEntryKey or appendPaneKey wrote.
 func decodeEntryKey(k []byte) (key []byte, start int64, err error) {
-	if len(k) < 1+4+8 || k[0] != prefixEntry {
+	if len(k) < 1+4+8 || (k[0] != prefixEntry && k[0] != prefixPane) {
 		return nil, 0, fmt.Errorf("%w: entry key of %d bytes", ErrCorruptState, len(k))
 	}
 	n := binary.BigEndian.Uint32(k[1:])

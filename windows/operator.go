@@ -101,6 +101,12 @@ type Operator[V, A any] struct {
 	dirty map[winID]int64 // EmitEarly: windows changed since the last Advance
 	// sessions: per key, its sessions sorted by start (session windows only)
 	sessions map[string][]Window
+	// Sliced operators (see addSliced): panes are the panes in the
+	// store; whole are windows with an entry of their own (written
+	// before the operator sliced).
+	sliced bool
+	panes  map[winID]struct{}
+	whole  map[winID]struct{}
 
 	scratch []Window
 	vbuf    []byte // scratch for stored entries
@@ -134,6 +140,8 @@ func NewOperator[V, A any](spec Spec, store state.Store, acc serde.Serde[A], agg
 		return nil, err
 	}
 	o := &Operator[V, A]{spec: spec, grace: spec.Grace.Milliseconds(), store: store, acc: acc, agg: agg}
+	o.sliced = spec.Assigner.kind == KindHopping && spec.Assigner.size > spec.Assigner.advance &&
+		spec.Emit == EmitFinal && agg.Commutative && agg.Merge != nil
 	if spec.Assigner.kind == KindCount {
 		o.grace = 0
 	}
@@ -162,6 +170,8 @@ func (o *Operator[V, A]) Restore() error {
 	o.ready = make(map[winID]int64)
 	o.dirty = make(map[winID]int64)
 	o.sessions = make(map[string][]Window)
+	o.panes = make(map[winID]struct{})
+	o.whole = make(map[winID]struct{})
 	session := o.spec.Assigner.kind == KindSession
 
 	switch raw, err := o.store.Get(metaWatermarkKey); {
@@ -195,14 +205,53 @@ func (o *Operator[V, A]) Restore() error {
 			if session { // the scan is in (key, start) order
 				o.sessions[id.key] = append(o.sessions[id.key], Window{Start: start, End: e.end})
 			}
+			if o.sliced {
+				o.whole[id] = struct{}{}
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("windows: restore: %w", err)
 	}
+	if err := o.restorePanes(); err != nil {
+		return fmt.Errorf("windows: restore: %w", err)
+	}
 	o.byEnd.init()
 	return nil
+}
+
+// restorePanes rebuilds a sliced operator's panes and registers the
+// windows over them that are neither emitted nor were closed when their
+// pane was created (a pane keeps the watermark of that moment): those
+// that are open at the later of the two watermarks. Advance emits every
+// closed window before it returns, and persists the watermark first.
+func (o *Operator[V, A]) restorePanes() error {
+	return o.store.Scan([]byte{prefixPane}, func(k, v []byte) error {
+		key, start, err := decodeEntryKey(k)
+		if err != nil {
+			return err
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return err
+		}
+		if !o.sliced {
+			return fmt.Errorf("%w: panes in the store of a %s operator that does not slice (did its aggregation stop being Commutative?)", ErrCorruptState, o.spec.Assigner.kind)
+		}
+		pane := winID{key: string(key), start: start}
+		o.panes[pane] = struct{}{}
+		wm := max(int64(e.count^signBit), o.wm)
+		for _, w := range o.spec.Assigner.AppendWindows(o.scratch[:0], start) {
+			id := winID{key: pane.key, start: w.Start}
+			if _, open := o.open[id]; open || o.closed(w.End, wm) {
+				continue
+			}
+			o.open[id] = w.End
+			o.byEnd = append(o.byEnd, heapEntry{end: w.End, id: id})
+		}
+		return nil
+	})
 }
 
 // closed reports whether a window ending at end is closed at watermark wm.
@@ -224,6 +273,9 @@ func (o *Operator[V, A]) Add(key []byte, v V, ts int64, watermark int64) (Late, 
 		return o.addSession(key, v, ts)
 	case KindCount:
 		return Late{}, o.addCount(key, v)
+	}
+	if o.sliced {
+		return o.addSliced(key, v, ts)
 	}
 	ws := o.spec.Assigner.AppendWindows(o.scratch[:0], ts)
 	o.scratch = ws
@@ -276,6 +328,59 @@ func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
 		}
 	}
 	return nil
+}
+
+// addSliced folds v into its pane: the advance-long slice [p, p+advance)
+// of event time where p is the start of the record's latest window. Every
+// window of a record covers its whole pane, so a window's value is the
+// merge of the size/advance panes it covers, computed when it closes
+// (emitFinal). The first record of a pane registers the pane's open
+// windows that are not registered yet; the pane entry keeps the
+// watermark of that moment (in its count field), from which Restore
+// derives them again. Emitting the window that starts at a pane, the last
+// one to close, deletes the pane.
+func (o *Operator[V, A]) addSliced(key []byte, v V, ts int64) (Late, error) {
+	ws := o.spec.Assigner.AppendWindows(o.scratch[:0], ts)
+	o.scratch = ws
+	var late Late
+	for _, w := range ws {
+		if o.closed(w.End, o.wm) {
+			late.Windows = append(late.Windows, w)
+		}
+	}
+	if len(late.Windows) > 0 {
+		late.Watermark = o.wm
+		if late.Late = len(late.Windows) == len(ws); late.Late {
+			return late, nil
+		}
+	}
+	pane := winID{key: string(key), start: ws[len(ws)-1].Start}
+	o.kbuf = appendPaneKey(o.kbuf[:0], key, pane.start)
+	_, exists := o.panes[pane]
+	a, created := o.agg.Init(), uint64(o.wm)^signBit
+	if exists {
+		var err error
+		if a, created, _, err = o.load(o.kbuf); err != nil {
+			return Late{}, err
+		}
+	}
+	a = o.agg.Add(a, v)
+	if err := o.save(o.kbuf, 0, satAdd(pane.start, o.spec.Assigner.advance), created, a); err != nil {
+		return Late{}, err
+	}
+	if exists {
+		return late, nil
+	}
+	o.panes[pane] = struct{}{}
+	for _, w := range ws {
+		id := winID{key: pane.key, start: w.Start}
+		if _, open := o.open[id]; open || o.closed(w.End, o.wm) {
+			continue
+		}
+		o.open[id] = w.End
+		o.byEnd.push(heapEntry{end: w.End, id: id})
+	}
+	return late, nil
 }
 
 func (o *Operator[V, A]) addSession(key []byte, v V, ts int64) (Late, error) {
@@ -439,9 +544,11 @@ func (o *Operator[V, A]) save(sk []byte, flags byte, end int64, count uint64, a 
 // complete window) as final, in (End, key, Start) order, deleting its
 // state; then, with EmitEarly, every other window changed since the
 // previous Advance with Final=false, in the same order. Each window is
-// emitted as final exactly once. If emit returns an error, Advance stops
-// and returns it (wrapped); the window being emitted and those after it
-// keep their state and are emitted by the next Advance.
+// emitted as final exactly once. A window for which emit returns an error
+// is done all the same (its state is deleted: the error is the window's,
+// and retrying it would hold back every window after it); Advance goes on
+// and returns the errors of emit, each wrapped with its window, joined.
+// An error of the store stops it at once, with the state as it was.
 func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) error {
 	if watermark > o.wm {
 		o.wm = watermark
@@ -452,9 +559,11 @@ func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) er
 		}
 		o.persistedWM = o.wm
 	}
+	var emitErrs []error
 	if o.spec.Assigner.kind == KindCount {
-		if err := o.emitReady(emit); err != nil {
-			return err
+		var err error
+		if emitErrs, err = o.emitReady(emit); err != nil {
+			return errors.Join(append(emitErrs, err)...)
 		}
 	} else {
 		for len(o.byEnd) > 0 && o.closed(o.byEnd[0].end, o.wm) {
@@ -462,9 +571,18 @@ func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) er
 			if end, ok := o.open[he.id]; !ok || end != he.end {
 				continue // stale: merged away, extended or already emitted
 			}
-			if err := o.emitFinal(he.id, emit); err != nil {
+			var emitErr, err error
+			if o.sliced {
+				emitErr, err = o.emitSliced(he, emit)
+			} else {
+				emitErr, err = o.emitFinal(he.id, emit)
+			}
+			if err != nil {
 				o.byEnd.push(he)
-				return err
+				return errors.Join(append(emitErrs, err)...)
+			}
+			if emitErr != nil {
+				emitErrs = append(emitErrs, emitErr)
 			}
 			delete(o.open, he.id)
 		}
@@ -474,60 +592,123 @@ func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) er
 		for _, he := range ids {
 			a, _, isNew, err := o.load(appendEntryKey(o.kbuf[:0], []byte(he.id.key), he.id.start))
 			if err != nil {
-				return err
+				return errors.Join(append(emitErrs, err)...)
 			}
 			if !isNew { // absent: emitted as final above
 				r := Result[A]{Key: []byte(he.id.key), Window: Window{Start: he.id.start, End: he.end}, Value: a}
 				if err := emit(r); err != nil {
-					return fmt.Errorf("windows: emit: %w", err)
+					emitErrs = append(emitErrs, emitError(r, err))
 				}
 			}
 			delete(o.dirty, he.id)
 		}
 	}
-	return nil
+	return errors.Join(emitErrs...)
 }
 
-func (o *Operator[V, A]) emitReady(emit func(Result[A]) error) error {
+// emitError wraps an error emit returned for r.
+func emitError[A any](r Result[A], err error) error {
+	return fmt.Errorf("windows: emit window [%d,%d) of key %q: %w", r.Window.Start, r.Window.End, r.Key, err)
+}
+
+func (o *Operator[V, A]) emitReady(emit func(Result[A]) error) (emitErrs []error, err error) {
 	if len(o.ready) == 0 {
-		return nil
+		return nil, nil
 	}
 	for _, he := range sortedIDs(o.ready) {
-		if err := o.emitFinal(he.id, emit); err != nil {
-			return err
+		emitErr, err := o.emitFinal(he.id, emit)
+		if err != nil {
+			return emitErrs, err
+		}
+		if emitErr != nil {
+			emitErrs = append(emitErrs, emitErr)
 		}
 		delete(o.ready, he.id)
 	}
-	return nil
+	return emitErrs, nil
 }
 
-// emitFinal emits the window id as final and deletes its state.
-func (o *Operator[V, A]) emitFinal(id winID, emit func(Result[A]) error) error {
+// emitFinal emits the window id as final and deletes its state, also when
+// emit fails (emitErr): the window is done either way. err is an error of
+// the store, after which the state is as it was.
+func (o *Operator[V, A]) emitFinal(id winID, emit func(Result[A]) error) (emitErr, err error) {
 	sk := appendEntryKey(o.kbuf[:0], []byte(id.key), id.start)
 	raw, err := o.store.Get(sk)
 	if err != nil {
-		return fmt.Errorf("windows: get window %q %d: %w", id.key, id.start, err)
+		return nil, fmt.Errorf("windows: get window %q %d: %w", id.key, id.start, err)
 	}
 	e, err := decodeEntry(raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a, err := o.acc.Decode(e.acc)
 	if err != nil {
-		return fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
+		return nil, fmt.Errorf("%w: accumulator: %w", ErrCorruptState, err)
 	}
 	r := Result[A]{Key: []byte(id.key), Window: Window{Start: id.start, End: e.end}, Value: a, Final: true}
 	if err := emit(r); err != nil {
-		return fmt.Errorf("windows: emit: %w", err)
+		emitErr = emitError(r, err)
 	}
 	if err := o.store.Delete(sk); err != nil {
-		return fmt.Errorf("windows: delete window: %w", err)
+		return emitErr, fmt.Errorf("windows: delete window: %w", err)
 	}
 	delete(o.dirty, id)
 	if o.spec.Assigner.kind == KindSession {
 		o.dropSession(id.key, id.start)
 	}
-	return nil
+	return emitErr, nil
+}
+
+// emitSliced is emitFinal for a sliced operator's window he: its value
+// is the merge of the panes it covers, in start order, and of its own
+// entry if it has one (a window from before the operator sliced: an
+// upgrade keeps such windows, and the records added since are in panes).
+// It deletes that entry and the pane the window starts, whose last window
+// it is.
+func (o *Operator[V, A]) emitSliced(he heapEntry, emit func(Result[A]) error) (emitErr, err error) {
+	id := he.id
+	var a A
+	_, have := o.whole[id]
+	if have {
+		if a, _, _, err = o.load(appendEntryKey(o.kbuf[:0], []byte(id.key), id.start)); err != nil {
+			return nil, err
+		}
+	}
+	adv := o.spec.Assigner.advance
+	for p := id.start; p < he.end && p <= he.end-adv; p += adv {
+		if _, ok := o.panes[winID{key: id.key, start: p}]; !ok {
+			continue
+		}
+		pa, _, _, err := o.load(appendPaneKey(o.kbuf[:0], []byte(id.key), p))
+		if err != nil {
+			return nil, err
+		}
+		if have {
+			a = o.agg.Merge(a, pa)
+		} else {
+			a, have = pa, true
+		}
+	}
+	if !have {
+		return nil, fmt.Errorf("%w: window %q [%d,%d) has no panes", ErrCorruptState, id.key, id.start, he.end)
+	}
+	r := Result[A]{Key: []byte(id.key), Window: Window{Start: id.start, End: he.end}, Value: a, Final: true}
+	if err := emit(r); err != nil {
+		emitErr = emitError(r, err)
+	}
+	if _, ok := o.whole[id]; ok {
+		if err := o.store.Delete(appendEntryKey(o.kbuf[:0], []byte(id.key), id.start)); err != nil {
+			return emitErr, fmt.Errorf("windows: delete window: %w", err)
+		}
+		delete(o.whole, id)
+	}
+	if _, ok := o.panes[id]; ok {
+		if err := o.store.Delete(appendPaneKey(o.kbuf[:0], []byte(id.key), id.start)); err != nil {
+			return emitErr, fmt.Errorf("windows: delete pane: %w", err)
+		}
+		delete(o.panes, id)
+	}
+	return emitErr, nil
 }
 
 func sortedIDs(m map[winID]int64) []heapEntry {

@@ -52,9 +52,10 @@ func TestNewOperatorValidation(t *testing.T) {
 	}
 }
 
-// An emit error stops Advance; the next Advance resumes where it stopped
-// and nothing is emitted twice.
-func TestAdvanceEmitErrorResumes(t *testing.T) {
+// A window whose emit fails is done all the same: the windows after it
+// are emitted in the same Advance, the error names the window, and the
+// failed window is not emitted again.
+func TestAdvanceEmitErrorSkipsWindow(t *testing.T) {
 	op, err := NewOperator(Spec{Assigner: mustAssigner(Tumbling(10 * time.Second))}, state.NewMemStore(), serde.Int64(), Count[string]())
 	if err != nil {
 		t.Fatal(err)
@@ -64,27 +65,22 @@ func TestAdvanceEmitErrorResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	boom := errors.New("boom")
 	var got []string
-	failed := false
 	emit := func(r Result[int64]) error {
-		if string(r.Key) == "b" && !failed {
-			failed = true
-			return boom
+		if string(r.Key) == "b" {
+			return errBoom
 		}
 		got = append(got, string(r.Key))
 		return nil
 	}
-	if err := op.Advance(10_000, emit); !errors.Is(err, boom) {
-		t.Fatalf("Advance = %v, want boom", err)
-	}
-	if err := op.Advance(10_000, emit); err != nil {
-		t.Fatal(err)
+	err = op.Advance(10_000, emit)
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), `[0,10000) of key "b"`) {
+		t.Fatalf("Advance = %v, want boom naming window [0,10000) of key b", err)
 	}
 	if err := op.Advance(20_000, emit); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"a", "b", "c"}; !slices.Equal(got, want) {
+	if want := []string{"a", "c"}; !slices.Equal(got, want) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}
 }
@@ -236,9 +232,22 @@ func runEquivalence(t *testing.T, spec Spec, seed uint64) {
 	if k := spec.Assigner.Kind(); (k == KindTumbling || k == KindHopping) && total != added {
 		t.Fatalf("seed %d: finals count %d records, %d were added", seed, total, added)
 	}
-	if k := spec.Assigner.Kind(); k != KindCount && stA.Len() != 1 { // only the watermark is left
-		t.Fatalf("seed %d: %d keys left in the store", seed, stA.Len())
+	if n := windowState(t, stA); spec.Assigner.Kind() != KindCount && n != 0 {
+		t.Fatalf("seed %d: %d window and pane entries left in the store", seed, n)
 	}
+}
+
+// windowState counts the entries of windows and panes in st: none is
+// left once every window is emitted (only metadata: the watermark).
+func windowState(t *testing.T, st *state.MemStore) int {
+	t.Helper()
+	n := 0
+	for _, prefix := range []byte{prefixEntry, prefixPane} {
+		if err := st.Scan([]byte{prefix}, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
 
 func TestAggregations(t *testing.T) {
@@ -316,5 +325,207 @@ func TestResultID(t *testing.T) {
 	}
 	if fmt.Sprint(hs) != fmt.Sprint(want) {
 		t.Fatalf("headers %v", hs)
+	}
+}
+
+// TestSlicedMatchesUnsliced drives the same random input (out of order,
+// late records, several keys) through a hopping-window operator that
+// slices (a Commutative aggregation) and one that does not (the same
+// aggregation with Commutative off), and expects the same results and
+// late reports, in the same order; the sliced one also restarts (Restore)
+// at random barriers. At the end only the watermark is left in the
+// stores.
+func TestSlicedMatchesUnsliced(t *testing.T) {
+	specs := map[string]Spec{
+		"4 panes":        {Assigner: mustAssigner(Hopping(100*time.Millisecond, 25*time.Millisecond))},
+		"2 panes, grace": {Assigner: mustAssigner(Hopping(60*time.Millisecond, 30*time.Millisecond)), Grace: 20 * time.Millisecond},
+		"offset":         {Assigner: mustAssigner(Hopping(90*time.Millisecond, 30*time.Millisecond, WithOffset(7*time.Millisecond)))},
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			for seed := uint64(0); seed < 30; seed++ {
+				sum := Sum[int64]()
+				plain := sum
+				plain.Commutative = false
+				stS, stU := state.NewMemStore(), state.NewMemStore()
+				newOp := func(st state.Store, agg Aggregation[int64, int64]) *Operator[int64, int64] {
+					op, err := NewOperator(spec, st, serde.Int64(), agg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return op
+				}
+				sliced, unsliced := newOp(stS, sum), newOp(stU, plain)
+				if !sliced.sliced || unsliced.sliced {
+					t.Fatalf("sliced %v, unsliced %v", sliced.sliced, unsliced.sliced)
+				}
+				var outS, outU []string
+				collect := func(out *[]string) func(Result[int64]) error {
+					return func(r Result[int64]) error {
+						*out = append(*out, fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value))
+						return nil
+					}
+				}
+				rng := rand.New(rand.NewPCG(seed, 11))
+				var wm, maxTS int64 = Unknown, 1000
+				for range 500 {
+					ts := maxTS - int64(rng.IntN(200)) + int64(rng.IntN(60))
+					maxTS = max(maxTS, ts)
+					key := []byte{byte('a' + rng.IntN(5))}
+					v := int64(rng.IntN(100))
+					ls, err := sliced.Add(key, v, ts, wm)
+					if err != nil {
+						t.Fatal(err)
+					}
+					lu, err := unsliced.Add(key, v, ts, wm)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ls.Late != lu.Late || !slices.Equal(ls.Windows, lu.Windows) || ls.Watermark != lu.Watermark {
+						t.Fatalf("seed %d, ts %d: late %+v, unsliced %+v", seed, ts, ls, lu)
+					}
+					if rng.IntN(4) == 0 {
+						wm = max(wm, maxTS-int64(rng.IntN(120)))
+						// Sometimes an emission fails (the same one
+						// for both): that window is done, the
+						// others are emitted.
+						failAt := -1
+						if rng.IntN(3) == 0 {
+							failAt = rng.IntN(4)
+						}
+						errS := sliced.Advance(wm, failing(collect(&outS), failAt))
+						errU := unsliced.Advance(wm, failing(collect(&outU), failAt))
+						if !errors.Is(errS, errBoom) && errS != nil || !errors.Is(errU, errBoom) && errU != nil || (errS == nil) != (errU == nil) {
+							t.Fatalf("seed %d: Advance: sliced %v, unsliced %v", seed, errS, errU)
+						}
+						if rng.IntN(3) == 0 {
+							sliced = newOp(stS, sum)
+						}
+					}
+				}
+				for _, op := range []struct {
+					o   *Operator[int64, int64]
+					out *[]string
+				}{{sliced, &outS}, {unsliced, &outU}} {
+					if err := op.o.Advance(maxTS+1_000_000, collect(op.out)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if len(outU) == 0 || !slices.Equal(outS, outU) {
+					t.Fatalf("seed %d: sliced emitted\n%s\n--- unsliced\n%s", seed, strings.Join(outS, "\n"), strings.Join(outU, "\n"))
+				}
+				if n, m := windowState(t, stS), windowState(t, stU); n != 0 || m != 0 {
+					t.Fatalf("seed %d: %d and %d window and pane entries left in the stores", seed, n, m)
+				}
+			}
+		})
+	}
+}
+
+var errBoom = errors.New("boom")
+
+// failing returns emit that fails (errBoom) at its call number failAt
+// (from 0), and only then; failAt < 0: never.
+func failing[A any](emit func(Result[A]) error, failAt int) func(Result[A]) error {
+	n := 0
+	return func(r Result[A]) error {
+		n++
+		if n-1 == failAt {
+			return errBoom
+		}
+		return emit(r)
+	}
+}
+
+// TestSlicedUpgrade: state written by a hopping operator that did not
+// slice (whole-window entries) is taken over by one that slices: windows
+// open at the switch get the records from before (their entries) and
+// after (panes), and the results equal a run that never switched.
+func TestSlicedUpgrade(t *testing.T) {
+	spec := Spec{Assigner: mustAssigner(Hopping(100*time.Millisecond, 25*time.Millisecond))}
+	plain := Count[int64]()
+	plain.Commutative = false
+	for seed := uint64(0); seed < 20; seed++ {
+		stRef, stUp := state.NewMemStore(), state.NewMemStore()
+		ref, err := NewOperator(spec, stRef, serde.Int64(), plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := NewOperator(spec, stUp, serde.Int64(), plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outRef, outUp []string
+		collect := func(out *[]string) func(Result[int64]) error {
+			return func(r Result[int64]) error {
+				*out = append(*out, fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value))
+				return nil
+			}
+		}
+		rng := rand.New(rand.NewPCG(seed, 3))
+		var wm, maxTS int64 = Unknown, 1000
+		for i := range 400 {
+			if i == 200 { // the upgrade, at a barrier
+				if err := up.Advance(wm, collect(&outUp)); err != nil {
+					t.Fatal(err)
+				}
+				if err := ref.Advance(wm, collect(&outRef)); err != nil {
+					t.Fatal(err)
+				}
+				if up, err = NewOperator(spec, stUp, serde.Int64(), Count[int64]()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ts := maxTS - int64(rng.IntN(150)) + int64(rng.IntN(60))
+			maxTS = max(maxTS, ts)
+			key := []byte{byte('a' + rng.IntN(3))}
+			if _, err := ref.Add(key, 1, ts, wm); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := up.Add(key, 1, ts, wm); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(5) == 0 {
+				wm = max(wm, maxTS-int64(rng.IntN(80)))
+				if err := ref.Advance(wm, collect(&outRef)); err != nil {
+					t.Fatal(err)
+				}
+				if err := up.Advance(wm, collect(&outUp)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := ref.Advance(maxTS+1_000_000, collect(&outRef)); err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Advance(maxTS+1_000_000, collect(&outUp)); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(outUp, outRef) {
+			t.Fatalf("seed %d: upgraded run emitted\n%s\n--- reference\n%s", seed, strings.Join(outUp, "\n"), strings.Join(outRef, "\n"))
+		}
+		if n := windowState(t, stUp); n != 0 {
+			t.Fatalf("seed %d: %d window and pane entries left in the store", seed, n)
+		}
+	}
+}
+
+// TestSlicedStateNeedsSlicing: an operator that does not slice refuses a
+// store holding panes (its aggregation lost Commutative since the state
+// was written) instead of emitting wrong values.
+func TestSlicedStateNeedsSlicing(t *testing.T) {
+	spec := Spec{Assigner: mustAssigner(Hopping(100*time.Millisecond, 25*time.Millisecond))}
+	st := state.NewMemStore()
+	op, err := NewOperator(spec, st, serde.Int64(), Count[int64]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Add([]byte("k"), 1, 10, Unknown); err != nil {
+		t.Fatal(err)
+	}
+	plain := Count[int64]()
+	plain.Commutative = false
+	if _, err := NewOperator(spec, st, serde.Int64(), plain); !errors.Is(err, ErrCorruptState) {
+		t.Fatalf("NewOperator over panes without Commutative: err %v, want ErrCorruptState", err)
 	}
 }
