@@ -105,7 +105,7 @@ type Operator[V, A any] struct {
 	// store; whole are windows with an entry of their own (written
 	// before the operator sliced).
 	sliced bool
-	panes  map[winID]struct{}
+	panes  map[string]*keyPanes
 	whole  map[winID]struct{}
 
 	scratch []Window
@@ -116,6 +116,41 @@ type Operator[V, A any] struct {
 type winID struct {
 	key   string
 	start int64
+}
+
+// keyPanes are the starts of one key's panes, ascending, with the key as
+// the string the operator's indexes share.
+type keyPanes struct {
+	key    string
+	starts []int64
+}
+
+// add inserts start (absent) in order; panes mostly come in time order.
+func (kp *keyPanes) add(start int64) {
+	i := len(kp.starts)
+	for i > 0 && kp.starts[i-1] > start {
+		i--
+	}
+	kp.starts = slices.Insert(kp.starts, i, start)
+}
+
+func (kp *keyPanes) has(start int64) bool {
+	for i := len(kp.starts) - 1; i >= 0; i-- {
+		if kp.starts[i] <= start {
+			return kp.starts[i] == start
+		}
+	}
+	return false
+}
+
+// keyPanes returns a key's panes, adding the key if absent.
+func (o *Operator[V, A]) keyPanes(key []byte) *keyPanes {
+	kp := o.panes[string(key)]
+	if kp == nil {
+		kp = &keyPanes{key: string(key)}
+		o.panes[kp.key] = kp
+	}
+	return kp
 }
 
 // NewOperator returns an operator over store, which it owns: nothing else
@@ -170,7 +205,7 @@ func (o *Operator[V, A]) Restore() error {
 	o.ready = make(map[winID]int64)
 	o.dirty = make(map[winID]int64)
 	o.sessions = make(map[string][]Window)
-	o.panes = make(map[winID]struct{})
+	o.panes = make(map[string]*keyPanes)
 	o.whole = make(map[winID]struct{})
 	session := o.spec.Assigner.kind == KindSession
 
@@ -239,11 +274,11 @@ func (o *Operator[V, A]) restorePanes() error {
 		if !o.sliced {
 			return fmt.Errorf("%w: panes in the store of a %s operator that does not slice (did its aggregation stop being Commutative?)", ErrCorruptState, o.spec.Assigner.kind)
 		}
-		pane := winID{key: string(key), start: start}
-		o.panes[pane] = struct{}{}
+		kp := o.keyPanes(key)
+		kp.add(start) // the scan is in (key, start) order
 		wm := max(int64(e.count^signBit), o.wm)
 		for _, w := range o.spec.Assigner.AppendWindows(o.scratch[:0], start) {
-			id := winID{key: pane.key, start: w.Start}
+			id := winID{key: kp.key, start: w.Start}
 			if _, open := o.open[id]; open || o.closed(w.End, wm) {
 				continue
 			}
@@ -354,9 +389,10 @@ func (o *Operator[V, A]) addSliced(key []byte, v V, ts int64) (Late, error) {
 			return late, nil
 		}
 	}
-	pane := winID{key: string(key), start: ws[len(ws)-1].Start}
-	o.kbuf = appendPaneKey(o.kbuf[:0], key, pane.start)
-	_, exists := o.panes[pane]
+	start := ws[len(ws)-1].Start
+	o.kbuf = appendPaneKey(o.kbuf[:0], key, start)
+	kp := o.panes[string(key)]
+	exists := kp != nil && kp.has(start)
 	a, created := o.agg.Init(), uint64(o.wm)^signBit
 	if exists {
 		var err error
@@ -365,15 +401,16 @@ func (o *Operator[V, A]) addSliced(key []byte, v V, ts int64) (Late, error) {
 		}
 	}
 	a = o.agg.Add(a, v)
-	if err := o.save(o.kbuf, 0, satAdd(pane.start, o.spec.Assigner.advance), created, a); err != nil {
+	if err := o.save(o.kbuf, 0, satAdd(start, o.spec.Assigner.advance), created, a); err != nil {
 		return Late{}, err
 	}
 	if exists {
 		return late, nil
 	}
-	o.panes[pane] = struct{}{}
+	kp = o.keyPanes(key)
+	kp.add(start)
 	for _, w := range ws {
-		id := winID{key: pane.key, start: w.Start}
+		id := winID{key: kp.key, start: w.Start}
 		if _, open := o.open[id]; open || o.closed(w.End, o.wm) {
 			continue
 		}
@@ -674,9 +711,13 @@ func (o *Operator[V, A]) emitSliced(he heapEntry, emit func(Result[A]) error) (e
 			return nil, err
 		}
 	}
-	adv := o.spec.Assigner.advance
-	for p := id.start; p < he.end && p <= he.end-adv; p += adv {
-		if _, ok := o.panes[winID{key: id.key, start: p}]; !ok {
+	kp := o.panes[id.key]
+	var starts []int64
+	if kp != nil {
+		starts = kp.starts
+	}
+	for _, p := range starts {
+		if p < id.start || p >= he.end {
 			continue
 		}
 		pa, _, _, err := o.load(appendPaneKey(o.kbuf[:0], []byte(id.key), p))
@@ -702,11 +743,13 @@ func (o *Operator[V, A]) emitSliced(he heapEntry, emit func(Result[A]) error) (e
 		}
 		delete(o.whole, id)
 	}
-	if _, ok := o.panes[id]; ok {
+	if i := slices.Index(starts, id.start); i >= 0 { // (the first, as windows close in start order)
 		if err := o.store.Delete(appendPaneKey(o.kbuf[:0], []byte(id.key), id.start)); err != nil {
 			return emitErr, fmt.Errorf("windows: delete pane: %w", err)
 		}
-		delete(o.panes, id)
+		if kp.starts = slices.Delete(kp.starts, i, i+1); len(kp.starts) == 0 {
+			delete(o.panes, id.key)
+		}
 	}
 	return emitErr, nil
 }
