@@ -6,16 +6,24 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
-	"strings"
+	"unsafe"
 
 	"github.com/weirstream/weir/serde"
 )
 
 // Codec returns the Serde of events: a hand-written encoder and decoder of
 // the JSON in the package documentation. Decode takes a fast path for the
-// shape Encode writes (any key order and whitespace, strings without
-// escapes) and falls back to encoding/json otherwise, so it accepts every
-// valid JSON encoding of an Event; unknown fields fall back too.
+// shape Encode writes (the keys in Encode's order first, then any order and
+// whitespace; ASCII strings without escapes) and falls back to
+// encoding/json otherwise, so it accepts every valid JSON encoding of an
+// Event; unknown fields fall back too.
+//
+// On the fast path the strings of a decoded event share the bytes Decode
+// was given instead of copying them (as bytedance/sonic does by default):
+// those bytes must not change while the event is in use. weir never
+// changes a record's bytes (see the serde package), so a topology may use
+// events freely; code that decodes from a buffer it reuses must copy the
+// strings it keeps. A kept event also keeps its record's bytes in memory.
 func Codec() serde.Serde[Event] { return codec{} }
 
 type codec struct{}
@@ -52,7 +60,7 @@ func eventSize(e *Event) int {
 
 func (codec) Decode(b []byte) (Event, error) {
 	var e Event
-	if err := DecodeEvent(b, &e); err != nil {
+	if err := decodeEvent(b, &e, true); err != nil {
 		return Event{}, &serde.DecodeError{Serde: "nexmark", Err: err}
 	}
 	return e, nil
@@ -180,9 +188,7 @@ func (bidCodec) Decode(b []byte) (Bid, error) {
 	d := decoder{b: b}
 	var bid Bid
 	d.bid(&bid)
-	if d.ws(); !d.bad && d.i == len(d.b) {
-		d.setStrings()
-	} else {
+	if d.ws(); d.bad || d.i != len(d.b) {
 		bid = Bid{}
 		if err := json.Unmarshal(b, &bid); err != nil {
 			return Bid{}, &serde.DecodeError{Serde: "nexmark bid", Err: err}
@@ -191,14 +197,15 @@ func (bidCodec) Decode(b []byte) (Bid, error) {
 	return bid, nil
 }
 
-// DecodeEvent decodes the JSON encoding of an event into e. It rejects an
-// event with none of person, auction and bid set.
-func DecodeEvent(b []byte, e *Event) error {
-	d := decoder{b: b}
+// DecodeEvent decodes the JSON encoding of an event into e, copying its
+// strings (Codec's Decode shares b's bytes instead). It rejects an event
+// with none of person, auction and bid set.
+func DecodeEvent(b []byte, e *Event) error { return decodeEvent(b, e, false) }
+
+func decodeEvent(b []byte, e *Event, share bool) error {
+	d := decoder{b: b, share: share}
 	d.event(e)
-	if d.ws(); !d.bad && d.i == len(d.b) {
-		d.setStrings()
-	} else {
+	if d.ws(); d.bad || d.i != len(d.b) {
 		var std Event // not e: e would escape to the heap on the fast path too
 		if err := json.Unmarshal(b, &std); err != nil {
 			*e = Event{}
@@ -225,48 +232,22 @@ type decoder struct {
 	b   []byte
 	i   int
 	bad bool
-	// Strings are set at the end (setStrings), all in one allocation.
-	pending  [8]pendingString
-	npending int
+	// share: strings share b's bytes (see Codec) instead of copying them.
+	share bool
 }
 
-type pendingString struct {
-	dst *string
-	raw []byte
+// str sets *dst to the plain string at the position.
+func (d *decoder) str(dst *string) {
+	if raw := d.rawString(); d.share {
+		*dst = share(raw)
+	} else {
+		*dst = string(raw)
+	}
 }
 
-// str schedules *dst to be set to the string at the position (see
-// setStrings).
-func (d *decoder) str(dst *string) { d.pend(dst, d.rawString()) }
-
-func (d *decoder) pend(dst *string, raw []byte) {
-	if d.npending == len(d.pending) {
-		d.bad = true // more strings than an event has: duplicate keys
-		return
-	}
-	d.pending[d.npending] = pendingString{dst, raw}
-	d.npending++
-}
-
-// setStrings sets the strings str scheduled, copying their bytes into one
-// new string that they share: one allocation per event instead of one per
-// field.
-func (d *decoder) setStrings() {
-	n := 0
-	for _, p := range d.pending[:d.npending] {
-		n += len(p.raw)
-	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for _, p := range d.pending[:d.npending] {
-		sb.Write(p.raw)
-	}
-	all := sb.String()
-	for _, p := range d.pending[:d.npending] {
-		*p.dst, all = all[:len(p.raw)], all[len(p.raw):]
-	}
-	d.npending = 0
-}
+// share returns b as a string without copying: b must not change while
+// the string is in use.
+func share(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (d *decoder) ws() {
 	for d.i < len(d.b) {
@@ -382,7 +363,7 @@ func (d *decoder) event(e *Event) {
 	if d.eventInOrder(e) {
 		return
 	}
-	d.i, d.npending, d.bad, *e = 0, 0, false, Event{}
+	d.i, d.bad, *e = 0, false, Event{}
 	d.object(func(k []byte) {
 		switch string(k) {
 		case "event_type":
@@ -416,13 +397,13 @@ func (d *decoder) event(e *Event) {
 }
 
 func (d *decoder) bid(b *Bid) {
-	start, pending := d.i, d.npending
+	start := d.i
 	if d.bidInOrder(b) {
 		return
 	}
 	// Another key order, whitespace or a string the fast path does not
 	// take: start over, key by key.
-	d.i, d.npending, d.bad, *b = start, pending, false, Bid{}
+	d.i, d.bad, *b = start, false, Bid{}
 	d.object(func(k []byte) {
 		switch string(k) {
 		case "auction":
@@ -432,9 +413,7 @@ func (d *decoder) bid(b *Bid) {
 		case "price":
 			b.Price = d.int()
 		case "channel":
-			if raw := d.rawString(); !internChannel(raw, &b.Channel) {
-				d.pend(&b.Channel, raw)
-			}
+			d.str(&b.Channel)
 		case "url":
 			d.str(&b.URL)
 		case "date_time":
@@ -494,9 +473,7 @@ func (d *decoder) bidInOrder(b *Bid) bool {
 	if !d.lit(`,"channel":`) {
 		return false
 	}
-	if raw := d.rawString(); !internChannel(raw, &b.Channel) {
-		d.pend(&b.Channel, raw)
-	}
+	d.str(&b.Channel)
 	if !d.lit(`,"url":`) {
 		return false
 	}
@@ -564,18 +541,6 @@ func (d *decoder) person(p *Person) {
 			d.bad = true
 		}
 	})
-}
-
-// internChannel sets *dst to b when b is a hot channel's name, without
-// allocating, and reports whether it did.
-func internChannel(b []byte, dst *string) bool {
-	for _, c := range hotChannels {
-		if string(b) == c {
-			*dst = c
-			return true
-		}
-	}
-	return false
 }
 
 // jsonUnmarshal is encoding/json's decoder, for comparison in benchmarks.

@@ -27,9 +27,10 @@ func refDecode(b []byte) (Event, error) {
 	return e, nil
 }
 
-// FuzzDecodeEvent: the fast decoder agrees with encoding/json on every
-// input (both fail, or both give the same event), and what it decodes
-// encodes to JSON that decodes back to the same event.
+// FuzzDecodeEvent: the fast decoder, sharing strings (Codec) and copying
+// them (DecodeEvent), agrees with encoding/json on every input (all fail,
+// or all give the same event), and what it decodes encodes to JSON that
+// decodes back to the same event.
 func FuzzDecodeEvent(f *testing.F) {
 	g, _ := NewGenerator(DefaultConfig())
 	for n := range int64(60) {
@@ -48,16 +49,17 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want, werr := refDecode(b)
-		var got Event
-		gerr := DecodeEvent(b, &got)
-		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("DecodeEvent(%q): error %v, encoding/json: %v", b, gerr, werr)
+		var copied Event
+		cerr := DecodeEvent(b, &copied)
+		got, gerr := Codec().Decode(b) // strings share b
+		if (werr == nil) != (gerr == nil) || (werr == nil) != (cerr == nil) {
+			t.Fatalf("Decode(%q): error %v, DecodeEvent: %v, encoding/json: %v", b, gerr, cerr, werr)
 		}
 		if werr != nil {
 			return
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("DecodeEvent(%q)\n= %+v\nencoding/json: %+v", b, got, want)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(copied, want) {
+			t.Fatalf("Decode(%q)\n= %+v\nDecodeEvent: %+v\nencoding/json: %+v", b, got, copied, want)
 		}
 		enc, err := Codec().Encode(got)
 		if err != nil {
@@ -113,5 +115,32 @@ func TestPlainLen(t *testing.T) {
 	}
 	if got := plainLen(strings.Repeat("a", 100) + `"`); got != 100 {
 		t.Errorf("plainLen(100 a's and a quote) = %d", got)
+	}
+}
+
+// TestDecodeEventCopies: DecodeEvent's strings do not change with the
+// buffer they were decoded from; Codec's share it (the documented
+// difference).
+func TestDecodeEventCopies(t *testing.T) {
+	b := []byte(`{"event_type":2,"bid":{"auction":1,"bidder":2,"price":3,"channel":"chan","url":"http://u","date_time":4,"extra":"xyz"}}`)
+	var copied Event
+	if err := DecodeEvent(b, &copied); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := Codec().Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), "xyz")
+	copy(b[i:], "XYZ")
+	if copied.Bid.Extra != "xyz" {
+		t.Errorf("DecodeEvent's extra changed with the buffer: %q", copied.Bid.Extra)
+	}
+	if shared.Bid.Extra != "XYZ" {
+		t.Errorf("Codec's extra = %q after the buffer changed: want it to share the buffer", shared.Bid.Extra)
+	}
+	bid, err := BidCodec().Decode([]byte(`{"auction":1,"bidder":2,"price":3,"channel":"c","url":"u","date_time":4,"extra":"e"}`))
+	if err != nil || bid.Extra != "e" {
+		t.Fatalf("BidCodec().Decode = %+v, %v", bid, err)
 	}
 }

@@ -18,6 +18,18 @@
 // tests. A record whose magic byte, schema id or body is wrong fails with a
 // *DecodeError.
 //
+// # Retaining decoded bytes
+//
+// The bytes a source hands to Decode are a record's key or value, and weir
+// never modifies or reuses them (the engine's come from franz-go fetches,
+// which are not pooled; the test driver and the Nexmark runner keep inputs
+// unchanged). So a source's serdes may decode without copying, returning
+// values that share those bytes: the Nexmark event codec's strings do.
+// Such a value keeps its record's bytes in memory while it is in use.
+// Bytes read from state stores (window accumulators, state handles) live
+// in caches that are reused: a serde used for state must copy what it
+// keeps. [Bytes] copies either way, so the caller may modify its result.
+//
 // # Errors
 //
 // Decode failures are reported as *[DecodeError]; the engine hands such

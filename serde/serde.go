@@ -8,8 +8,10 @@ import (
 )
 
 // Serde turns values of T into bytes and back. Implementations must be safe
-// for concurrent use (the built-in ones are stateless) and must not retain
-// the slice passed to Decode.
+// for concurrent use (the built-in ones are stateless) and must not modify
+// the slice passed to Decode. Whether they may keep references to it
+// depends on where it comes from (see "Retaining decoded bytes" in the
+// package documentation): a record's key or value yes, state no.
 type Serde[T any] interface {
 	Encode(v T) ([]byte, error)
 	Decode(b []byte) (T, error)
