@@ -344,8 +344,10 @@ func q11(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 	return nil
 }
 
-// q12Window is q12's processing-time window size.
-const q12Window = 10_000 // ms
+// Q12Window is q12's processing-time window size.
+const Q12Window = 10 * time.Second
+
+const q12Window = int64(Q12Window / time.Millisecond)
 
 // q12 counts bids per bidder in 10 s windows of processing time. weir's
 // window operator is event-time only, so this is a keyed process function
