@@ -158,32 +158,38 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 		return err
 	}
 	// Stage 1: bids per auction per hopping window, partitioned by
-	// auction. Only the auction id travels through the repartition
-	// topic (the record timestamp carries the event time).
+	// auction. Before the repartition, each task counts its batch's bids
+	// per auction and 2 s slice (Combine, as Flink's local-global
+	// aggregation does): the partial counts travel through the
+	// repartition topic (the record timestamp carries the event time),
+	// and the hopping windows sum them.
 	auctions := topology.Map(bids, func(_ []byte, b Bid) (int64, unit, error) { return b.Auction, unit{}, nil }, topology.Named("by-auction"))
-	counts := topology.Aggregate(topology.WithSerdes(auctions, serde.Int64(), unitSerde{}),
-		windows.Spec{Assigner: hop}, windows.Count[unit](), serde.Int64(), topology.Named("auction-counts"))
+	partial := topology.Combine(topology.WithSerdes(auctions, serde.Int64(), unitSerde{}), hop, windows.Count[unit](), topology.Named("auction-partials"))
+	counts := topology.Aggregate(topology.WithSerdes(partial, serde.Int64(), serde.Int64()),
+		windows.Spec{Assigner: hop}, windows.Sum[int64](), serde.Int64(), topology.Named("auction-counts"))
 	// Stage 2: re-keyed by window start, the maximum per window. A
 	// result of the hopping window [s, s+10s) has timestamp s+10s-1, so
 	// the 2 s tumbling window [s+8s, s+10s) holds exactly the results of
 	// that hopping window; it closes when every upstream task's
-	// watermark passed s+10s, i.e. after all its counts arrived.
+	// watermark passed s+10s, i.e. after all its counts arrived. Each
+	// upstream task sends the maximum of the counts it has (Combine), so
+	// one record per window and task crosses the repartition topic
+	// instead of one per auction.
 	byWindow := topology.Map(counts, func(auction int64, w topology.Windowed[int64]) (int64, AuctionCount, error) {
 		return w.Window.Start, AuctionCount{Auction: auction, Count: w.Value, End: w.Window.End}, nil
 	}, topology.Named("by-window"))
-	hot := topology.Aggregate(topology.WithSerdes(byWindow, serde.Int64(), auctionCountSerde{}),
-		windows.Spec{Assigner: tumble}, windows.Aggregation[AuctionCount, HotItems]{
+	localMax := topology.Combine(topology.WithSerdes(byWindow, serde.Int64(), auctionCountSerde{}), tumble,
+		windows.Aggregation[AuctionCount, HotItems]{
 			Init: func() HotItems { return HotItems{Count: -1} },
 			Add: func(acc HotItems, c AuctionCount) HotItems {
-				switch {
-				case c.Count > acc.Count:
-					acc.Count, acc.Auctions = c.Count, append(acc.Auctions[:0], c.Auction)
-				case c.Count == acc.Count:
-					acc.Auctions = append(acc.Auctions, c.Auction)
-				}
-				acc.WindowEnd = c.End
-				return acc
+				return mergeHotItems(acc, HotItems{WindowEnd: c.End, Count: c.Count, Auctions: []int64{c.Auction}})
 			},
+		}, topology.Named("local-hot-items"))
+	hot := topology.Aggregate(topology.WithSerdes(localMax, serde.Int64(), hotItemsSerde{}),
+		windows.Spec{Assigner: tumble}, windows.Aggregation[HotItems, HotItems]{
+			Init:  func() HotItems { return HotItems{Count: -1} },
+			Add:   mergeHotItems,
+			Merge: mergeHotItems,
 		}, hotItemsSerde{}, topology.Named("hot-items"))
 	out := topology.MapValues(hot, func(start int64, w topology.Windowed[HotItems]) (HotItems, error) {
 		h := w.Value
@@ -193,6 +199,19 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 	}, topology.Named("format"))
 	topology.To(topology.WithSerdes(out, serde.Int64(), serde.JSON[HotItems]()), cfg.Output, topology.Named("sink"))
 	return nil
+}
+
+// mergeHotItems keeps the auctions with the higher count of a and b (all
+// of them on a tie).
+func mergeHotItems(a, b HotItems) HotItems {
+	switch {
+	case b.Count > a.Count:
+		a.Count, a.Auctions = b.Count, append(a.Auctions[:0], b.Auctions...)
+	case b.Count == a.Count:
+		a.Auctions = append(a.Auctions, b.Auctions...)
+	}
+	a.WindowEnd = max(a.WindowEnd, b.WindowEnd)
+	return a
 }
 
 // auctionCountSerde and hotItemsSerde are q5's binary formats between its

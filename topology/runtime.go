@@ -1,8 +1,10 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -84,6 +86,9 @@ type Task struct {
 	ctx       *Context
 	sources   map[string]sourceFn
 	advancers []func(wm int64) error
+	// flushers empty the Combines, upstream ones first, after the
+	// advancers (which may feed them).
+	flushers []func() error
 	// repartition lists the repartition topics the task writes, with
 	// the last control record sent to them.
 	repartition []string
@@ -137,24 +142,35 @@ func (s *Subtopology) NewTask(env TaskEnv) (*Task, error) {
 		return nil, tb.err
 	}
 	t.advancers = tb.advancers
+	t.flushers = tb.flushers
+	slices.Reverse(t.flushers) // children are built, and so registered, before their parents
 	return t, nil
 }
 
 // Advance sets the task's processing time and moves its watermark: when
 // the tracker's watermark passed the task's, every windowed operator emits
-// the windows it closed. The engine calls it at every batch boundary and
-// before every checkpoint. It returns the task watermark.
+// the windows it closed, timers fire, and then every Combine emits what it
+// holds (also what windows and timers sent it), so none holds anything at a
+// checkpoint. The engine calls it at every batch boundary and before every
+// checkpoint. It returns the task watermark, and the errors of its
+// operators joined: an error of one does not keep the others from running.
 func (t *Task) Advance(now time.Time) (int64, error) {
 	t.ctx.now = now
 	if wm := t.ctx.tracker.Current(now); wm > t.ctx.watermark {
 		t.ctx.watermark = wm
 	}
+	var errs []error
 	for _, adv := range t.advancers {
 		if err := adv(t.ctx.watermark); err != nil {
-			return t.ctx.watermark, err
+			errs = append(errs, err)
 		}
 	}
-	return t.ctx.watermark, nil
+	for _, flush := range t.flushers {
+		if err := flush(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return t.ctx.watermark, errors.Join(errs...)
 }
 
 // LastRecord returns the record processed last (the one a failing window
@@ -239,6 +255,7 @@ type taskBuilder struct {
 	built     map[*node]any
 	sinks     map[string]*sink
 	advancers []func(wm int64) error
+	flushers  []func() error
 	err       error
 }
 

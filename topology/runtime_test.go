@@ -14,6 +14,7 @@ import (
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/windows"
 )
 
 // fakeEnv is a task environment that records what the task produces, knows
@@ -926,4 +927,88 @@ func TestProcessErrors(t *testing.T) {
 	if err := task.Process(in("in", 0, "k", "v", 1)); !errors.Is(err, full) {
 		t.Errorf("Process with a failing Produce = %v, want %v", err, full)
 	}
+}
+
+// TestCombineEmitsAtEveryAdvance: Combine holds the records of a batch,
+// one per key and slice, and a single Advance (which precedes every
+// checkpoint) emits all of them, with the latest event time of each; an
+// error downstream of one does not keep the others, or the task's other
+// operators, from their Advance.
+func TestCombineEmitsAtEveryAdvance(t *testing.T) {
+	tum, err := windows.Tumbling(10 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv(map[string]int32{"app-sum-repartition": 1, "out": 1})
+	task := newTask(t, func(top *topology.Topology) {
+		s := topology.Source(top, "in", serde.String(), serde.String())
+		ones := topology.WithSerdes(topology.Map(s, func(_, v string) (string, int64, error) { return v, 1, nil }), serde.String(), serde.Int64())
+		c := topology.Combine(ones, tum, windows.Sum[int64](), topology.Named("pre"))
+		checked := topology.MapValues(c, func(k string, n int64) (int64, error) {
+			if k == "bad" {
+				return 0, errors.New("bad key")
+			}
+			return n, nil
+		})
+		topology.To(topology.WithSerdes(checked, serde.String(), serde.Int64()), "out")
+	}, 0, 0, env)
+	for i, r := range []struct {
+		v  string
+		ts int64
+	}{{"a", 1}, {"b", 2}, {"a", 5}, {"bad", 6}, {"a", 12}, {"a", 3}} {
+		if err := task.Process(in("in", int64(i), "", r.v, r.ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(env.produced) != 0 {
+		t.Fatalf("produced %d records before Advance, want none", len(env.produced))
+	}
+	_, err = task.Advance(time.UnixMilli(100))
+	var oe *topology.OperatorError
+	if !errors.As(err, &oe) {
+		t.Fatalf("Advance = %v, want the bad key's OperatorError", err)
+	}
+	want := []out{
+		{Topic: "out", Key: "a", Value: i64(3), Timestamp: 5}, // slice [0,10): a@1, a@5, a@3
+		{Topic: "out", Key: "b", Value: i64(1), Timestamp: 2},
+		{Topic: "out", Key: "a", Value: i64(1), Timestamp: 12}, // slice [10,20)
+	}
+	assertOuts(t, env.produced, want)
+	env.produced = nil
+	if _, err := task.Advance(time.UnixMilli(200)); err != nil || len(env.produced) != 0 {
+		t.Fatalf("second Advance: %v, %d records; want nothing left", err, len(env.produced))
+	}
+}
+
+// TestCombineAfterWindows: what closing windows send a Combine during an
+// Advance leaves it in the same Advance: nothing is held at a checkpoint.
+func TestCombineAfterWindows(t *testing.T) {
+	tum, err := windows.Tumbling(10 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv(map[string]int32{"out": 1, "app-late": 1})
+	task := newTask(t, func(top *topology.Topology) {
+		s := topology.Source(top, "in", serde.String(), serde.String())
+		counts := topology.Aggregate(s, windows.Spec{Assigner: tum}, windows.Count[string](), serde.Int64(), topology.Named("count"))
+		byWindow := topology.Map(counts, func(_ string, w topology.Windowed[int64]) (int64, int64, error) { return w.Window.Start, w.Value, nil })
+		c := topology.Combine(topology.WithSerdes(byWindow, serde.Int64(), serde.Int64()), tum, windows.Sum[int64]())
+		topology.To(topology.WithSerdes(c, serde.Int64(), serde.Int64()), "out")
+	}, 0, 0, env)
+	for i, k := range []string{"a", "b", "a", "c"} {
+		if err := task.Process(in("in", int64(i), k, "", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := task.Process(in("in", 4, "a", "", 50)); err != nil { // moves the watermark past [0,10)
+		t.Fatal(err)
+	}
+	if len(env.produced) != 0 {
+		t.Fatalf("produced %d records before Advance, want none", len(env.produced))
+	}
+	if _, err := task.Advance(time.UnixMilli(100)); err != nil {
+		t.Fatal(err)
+	}
+	// The three keys' results of [0,10), combined into one record.
+	assertOuts(t, env.produced, []out{{Topic: "out", Key: i64(0), Value: i64(4), Timestamp: 9}})
 }

@@ -24,6 +24,7 @@ const (
 	KindBranch          Kind = "branch"
 	KindSelectKey       Kind = "select-key"
 	KindProcess         Kind = "process"
+	KindCombine         Kind = "combine"
 	KindRepartitionSink Kind = "repartition-sink"
 	KindRepartitionSrc  Kind = "repartition-source"
 )

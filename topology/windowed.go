@@ -88,7 +88,8 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 			if err != nil {
 				return &OperatorError{Operator: n.name, Err: fmt.Errorf("stored key: %w", err)}
 			}
-			wh := windows.AppendHeaders(make([]windows.Header, 0, 4), tb.plan.AppID, n.name, res.Key, res.Window, res.Final)
+			var whBuf [4]windows.Header
+			wh := windows.AppendHeaders(whBuf[:0], tb.plan.AppID, n.name, res.Key, res.Window, res.Final)
 			h := make([]kgo.RecordHeader, len(wh))
 			for i, x := range wh {
 				h[i] = kgo.RecordHeader{Key: x.Key, Value: x.Value}

@@ -389,7 +389,7 @@ func (o *Operator[V, A]) addSliced(key []byte, v V, ts int64) (Late, error) {
 			return late, nil
 		}
 	}
-	start := ws[len(ws)-1].Start
+	start, _ := o.spec.Assigner.Slice(ts) // the start of the record's latest window
 	o.kbuf = appendPaneKey(o.kbuf[:0], key, start)
 	kp := o.panes[string(key)]
 	exists := kp != nil && kp.has(start)

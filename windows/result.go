@@ -38,13 +38,23 @@ type Header struct {
 }
 
 // AppendHeaders appends the four result headers (start, end, final, result
-// id) for a result of operator in app and returns the extended slice.
+// id) for a result of operator in app and returns the extended slice. The
+// values share one allocation.
 func AppendHeaders(dst []Header, app, operator string, key []byte, w Window, final bool) []Header {
+	b := make([]byte, 0, 2*20+5+2*resultIDBytes)
+	b = strconv.AppendInt(b, w.Start, 10)
+	start := b[:len(b):len(b)]
+	b = strconv.AppendInt(b, w.End, 10)
+	end := b[len(start):len(b):len(b)]
+	b = strconv.AppendBool(b, final)
+	fin := b[len(start)+len(end) : len(b) : len(b)]
+	n := len(b)
+	b = appendResultID(b, app, operator, key, w)
 	return append(dst,
-		Header{Key: HeaderWindowStart, Value: strconv.AppendInt(nil, w.Start, 10)},
-		Header{Key: HeaderWindowEnd, Value: strconv.AppendInt(nil, w.End, 10)},
-		Header{Key: HeaderFinal, Value: strconv.AppendBool(nil, final)},
-		Header{Key: HeaderResultID, Value: []byte(ResultID(app, operator, key, w))},
+		Header{Key: HeaderWindowStart, Value: start},
+		Header{Key: HeaderWindowEnd, Value: end},
+		Header{Key: HeaderFinal, Value: fin},
+		Header{Key: HeaderResultID, Value: b[n:]},
 	)
 }
 
@@ -61,7 +71,14 @@ func AppendHeaders(dst []Header, app, operator string, key []byte, w Window, fin
 //
 // (32 characters). The length prefixes make the encoding unambiguous.
 func ResultID(app, operator string, key []byte, w Window) string {
-	b := make([]byte, 0, 3*binary.MaxVarintLen64+len(app)+len(operator)+len(key)+16)
+	return string(appendResultID(nil, app, operator, key, w))
+}
+
+const resultIDBytes = 16 // of the SHA-256, in hex in the id
+
+func appendResultID(dst []byte, app, operator string, key []byte, w Window) []byte {
+	var buf [256]byte // on the stack for the usual lengths
+	b := buf[:0]
 	b = binary.AppendUvarint(b, uint64(len(app)))
 	b = append(b, app...)
 	b = binary.AppendUvarint(b, uint64(len(operator)))
@@ -71,5 +88,5 @@ func ResultID(app, operator string, key []byte, w Window) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(w.Start))
 	b = binary.BigEndian.AppendUint64(b, uint64(w.End))
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return hex.AppendEncode(dst, sum[:resultIDBytes])
 }

@@ -199,6 +199,18 @@ func (a Assigner) String() string {
 	return "invalid assigner"
 }
 
+// Slice returns the start of the slice of event time that ts falls in,
+// [start, start+advance): the instants of one slice belong to the same
+// windows (a tumbling window is one slice, a hopping window size/advance
+// of them), so what is known of a slice is known of all its windows.
+// Session and count windows have no slices: ok is false.
+func (a Assigner) Slice(ts int64) (start int64, ok bool) {
+	if a.kind != KindTumbling && a.kind != KindHopping {
+		return 0, false
+	}
+	return ts - floorMod(ts-a.offset, a.advance), true
+}
+
 // AppendWindows appends the windows an event at ts belongs to, in
 // ascending start order, and returns the extended slice. For session
 // assigners it appends the record's own proto-session [ts, ts+gap) (before
