@@ -170,7 +170,32 @@ func (t *Task) Advance(now time.Time) (int64, error) {
 			errs = append(errs, err)
 		}
 	}
+	var fatal []error
+	for _, err := range errs {
+		fatal = appendFatal(fatal, err)
+	}
+	if len(fatal) > 0 { // not for the error policy: it must not pass for a record's
+		return t.ctx.watermark, errors.Join(fatal...)
+	}
 	return t.ctx.watermark, errors.Join(errs...)
+}
+
+// appendFatal appends err, or the errors joined in it, that are neither a
+// *SourceError nor an *OperatorError (a bad record's, for the error
+// policy).
+func appendFatal(dst []error, err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			dst = appendFatal(dst, e)
+		}
+		return dst
+	}
+	var se *SourceError
+	var oe *OperatorError
+	if errors.As(err, &se) || errors.As(err, &oe) {
+		return dst
+	}
+	return append(dst, err)
 }
 
 // LastRecord returns the record processed last (the one a failing window

@@ -978,6 +978,21 @@ func TestCombineEmitsAtEveryAdvance(t *testing.T) {
 	if _, err := task.Advance(time.UnixMilli(200)); err != nil || len(env.produced) != 0 {
 		t.Fatalf("second Advance: %v, %d records; want nothing left", err, len(env.produced))
 	}
+
+	// A failing producer is not a record's error, also when a record's
+	// error comes with it: Advance's error must not pass for one (the
+	// error policy would set a record aside and go on).
+	for i, v := range []string{"bad", "a"} {
+		if err := task.Process(in("in", int64(10+i), "", v, 30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	down := errors.New("broker down")
+	env.produceErr = down
+	_, err = task.Advance(time.UnixMilli(300))
+	if !errors.Is(err, down) || errors.As(err, &oe) {
+		t.Fatalf("Advance with a failing producer = %v, want it, and no OperatorError", err)
+	}
 }
 
 // TestCombineAfterWindows: what closing windows send a Combine during an
