@@ -19,8 +19,10 @@
 // Operators: Source, Map, MapValues, Filter, FlatMap, Peek, Merge, Branch,
 // SelectKey, Repartition, Process (keyed, with state stores), ProcessTimed
 // (with event- and processing-time timers), Count, Aggregate (tumbling,
-// hopping, session and count windows from package windows) and To. Go has
-// no generic methods, so operators are functions taking a Stream.
+// hopping, session and count windows from package windows), Combine (a
+// combiner: pre-aggregates per key and window slice before a repartition)
+// and To. Go has no generic methods, so operators are functions taking a
+// Stream.
 //
 // # Names, sub-topologies and internal topics
 //
@@ -41,9 +43,16 @@
 // fused: each calls the next directly, on the goroutine that owns the task,
 // with no queue in between. The engine feeds it Kafka records
 // (Task.Process), moves its watermark at batch boundaries (Task.Advance,
-// which also fires due windows and timers) and collects the watermark
-// control records it owes downstream (Task.Controls). Control records are
-// consumed by repartition sources and never reach user functions.
+// which also fires due windows and timers, then empties every Combine, so
+// that nothing is held in memory at a checkpoint) and collects the
+// watermark control records it owes downstream (Task.Controls). Control
+// records are consumed by repartition sources and never reach user
+// functions.
+//
+// Sinks place keyed records with Kafka's murmur2, as Java producers do;
+// records without a key go to one partition for StickyBytes (16 KiB),
+// then to the next, like Java's uniform sticky partitioner, so that the
+// producer fills batches.
 //
 // # Errors
 //
@@ -51,6 +60,8 @@
 // ErrInvalid). At run time a record that cannot be decoded yields a
 // *SourceError and a user function's error an *OperatorError naming the
 // operator; the engine's error policy decides what happens to the record.
+// Task.Advance runs every operator's advance even when one fails; its
+// error is a record's (for the policy) only if every error in it is one.
 //
 // # Concurrency
 //
