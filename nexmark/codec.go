@@ -397,13 +397,13 @@ func (d *decoder) event(e *Event) {
 }
 
 func (d *decoder) bid(b *Bid) {
-	start := d.i
+	start, bad := d.i, d.bad
 	if d.bidInOrder(b) {
 		return
 	}
 	// Another key order, whitespace or a string the fast path does not
-	// take: start over, key by key.
-	d.i, d.bad, *b = start, false, Bid{}
+	// take: start over, key by key (keeping an error from before the bid).
+	d.i, d.bad, *b = start, bad, Bid{}
 	d.object(func(k []byte) {
 		switch string(k) {
 		case "auction":
