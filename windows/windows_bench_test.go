@@ -25,20 +25,26 @@ func benchKeys(n int) [][]byte {
 // key per window; the watermark trails by 1s and Advance runs every 1000
 // records, so windows open and close as in a steady stream.
 func BenchmarkOperatorAdd(b *testing.B) {
+	sum := Sum[int64]()
+	unsliced := Sum[int64]()
+	unsliced.Commutative = false // the baseline of sliced hopping windows
+	hop4 := Spec{Assigner: mustAssigner(Hopping(10*time.Second, 2500*time.Millisecond))}
 	cases := []struct {
 		name string
 		spec Spec
+		agg  Aggregation[int64, int64]
 	}{
-		{"tumbling", Spec{Assigner: mustAssigner(Tumbling(10 * time.Second))}},
-		{"hopping-4", Spec{Assigner: mustAssigner(Hopping(10*time.Second, 2500*time.Millisecond))}},
-		{"session", Spec{Assigner: mustAssigner(Session(5 * time.Second))}},
-		{"count", Spec{Assigner: mustAssigner(CountWindows(10))}},
-		{"tumbling-early", Spec{Assigner: mustAssigner(Tumbling(10 * time.Second)), Emit: EmitEarly}},
+		{"tumbling", Spec{Assigner: mustAssigner(Tumbling(10 * time.Second))}, sum},
+		{"hopping-4", hop4, sum},
+		{"hopping-4-unsliced", hop4, unsliced},
+		{"session", Spec{Assigner: mustAssigner(Session(5 * time.Second))}, sum},
+		{"count", Spec{Assigner: mustAssigner(CountWindows(10))}, sum},
+		{"tumbling-early", Spec{Assigner: mustAssigner(Tumbling(10 * time.Second)), Emit: EmitEarly}, sum},
 	}
 	keys := benchKeys(1000)
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			op, err := NewOperator(c.spec, state.NewMemStore(), serde.Int64(), Sum[int64]())
+			op, err := NewOperator(c.spec, state.NewMemStore(), serde.Int64(), c.agg)
 			if err != nil {
 				b.Fatal(err)
 			}
