@@ -54,6 +54,7 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 		var (
 			groups []group
 			index  = make(map[int64]map[string]int) // slice start -> encoded key -> groups index
+			spare  []map[string]int                 // emptied maps of index, kept with their room
 		)
 		tb.flushers = append(tb.flushers, func() error {
 			if len(groups) == 0 {
@@ -67,7 +68,11 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 			}
 			clear(groups)
 			groups = groups[:0]
-			clear(index)
+			for slice, keys := range index {
+				clear(keys)
+				spare = append(spare, keys)
+				delete(index, slice)
+			}
 			return errors.Join(errs...)
 		})
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
@@ -78,7 +83,11 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 			slice, _ := assigner.Slice(r.Timestamp)
 			keys := index[slice]
 			if keys == nil {
-				keys = make(map[string]int)
+				if n := len(spare); n > 0 {
+					keys, spare = spare[n-1], spare[:n-1]
+				} else {
+					keys = make(map[string]int)
+				}
 				index[slice] = keys
 			}
 			i, ok := keys[string(kb)]
