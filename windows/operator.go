@@ -222,15 +222,7 @@ func (o *Operator[V, A]) Restore() error {
 	}
 
 	count := o.spec.Assigner.kind == KindCount
-	err := o.store.Scan([]byte{prefixEntry}, func(k, v []byte) error {
-		key, start, err := decodeEntryKey(k)
-		if err != nil {
-			return err
-		}
-		e, err := decodeEntry(v)
-		if err != nil {
-			return err
-		}
+	err := o.scan(prefixEntry, func(key []byte, start int64, e entry) error {
 		id := winID{key: string(key), start: start}
 		switch {
 		case count && e.flags&flagComplete != 0:
@@ -262,15 +254,7 @@ func (o *Operator[V, A]) Restore() error {
 // that are open at the later of the two watermarks. Advance emits every
 // closed window before it returns, and persists the watermark first.
 func (o *Operator[V, A]) restorePanes() error {
-	return o.store.Scan([]byte{prefixPane}, func(k, v []byte) error {
-		key, start, err := decodeEntryKey(k)
-		if err != nil {
-			return err
-		}
-		e, err := decodeEntry(v)
-		if err != nil {
-			return err
-		}
+	return o.scan(prefixPane, func(key []byte, start int64, e entry) error {
 		if !o.sliced {
 			return fmt.Errorf("%w: panes in the store of a %s operator that does not slice (did its aggregation stop being Commutative?)", ErrCorruptState, o.spec.Assigner.kind)
 		}
@@ -286,6 +270,22 @@ func (o *Operator[V, A]) restorePanes() error {
 			o.byEnd.push(w.End, id)
 		}
 		return nil
+	})
+}
+
+// scan calls fn with every window entry (prefixEntry) or pane (prefixPane)
+// in the store, decoded, in (key, start) order.
+func (o *Operator[V, A]) scan(prefix byte, fn func(key []byte, start int64, e entry) error) error {
+	return o.store.Scan([]byte{prefix}, func(k, v []byte) error {
+		key, start, err := decodeEntryKey(k)
+		if err != nil {
+			return err
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return err
+		}
+		return fn(key, start, e)
 	})
 }
 
