@@ -136,7 +136,10 @@
 // window, when it closes, by merging the size/advance panes it covers (in
 // start order, with Merge): a record costs one state update instead of
 // size/advance (Flink calls this window slicing). Results, lateness and
-// emission order are those of the unsliced operator.
+// emission order are those of the unsliced operator when Add is given the
+// watermark of the last Advance, as the engine does (a window closed by a
+// higher watermark given to Add, and not emitted yet, would still take in
+// the records of its last pane until the next Advance emits it).
 //
 // Results carry the headers [HeaderWindowStart], [HeaderWindowEnd]
 // (decimal strings), [HeaderFinal] ("true"/"false") and [HeaderResultID]

@@ -369,7 +369,7 @@ func (o *Operator[V, A]) addTo(key []byte, w Window, v V) error {
 // of event time where p is the start of the record's latest window. Every
 // window of a record covers its whole pane, so a window's value is the
 // merge of the size/advance panes it covers, computed when it closes
-// (emitFinal). The first record of a pane registers the pane's open
+// (emitSliced). The first record of a pane registers the pane's open
 // windows that are not registered yet; the pane entry keeps the
 // watermark of that moment (in its count field), from which Restore
 // derives them again. Emitting the window that starts at a pane, the last
@@ -585,7 +585,7 @@ func (o *Operator[V, A]) save(sk []byte, flags byte, end int64, count uint64, a 
 // is done all the same (its state is deleted: the error is the window's,
 // and retrying it would hold back every window after it); Advance goes on
 // and returns the errors of emit, each wrapped with its window, joined.
-// An error of the store stops it at once, with the state as it was.
+// An error of the store stops it at once.
 func (o *Operator[V, A]) Advance(watermark int64, emit func(Result[A]) error) error {
 	if watermark > o.wm {
 		o.wm = watermark
@@ -671,7 +671,8 @@ func (o *Operator[V, A]) emitReady(emit func(Result[A]) error) (emitErrs []error
 
 // emitFinal emits the window id as final and deletes its state, also when
 // emit fails (emitErr): the window is done either way. err is an error of
-// the store, after which the state is as it was.
+// the store; the window stays open (the engine stops, and the checkpoint's
+// outputs and state writes are discarded together).
 func (o *Operator[V, A]) emitFinal(id winID, emit func(Result[A]) error) (emitErr, err error) {
 	sk := appendEntryKey(o.kbuf[:0], []byte(id.key), id.start)
 	raw, err := o.store.Get(sk)
