@@ -623,17 +623,26 @@ func runWeir(ctx context.Context, exe string, j weirJob, stderr io.Writer) (figu
 	if g == engine.ExactlyOnce {
 		slack = 1
 	}
+	pause := func(d time.Duration) error {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited while processing: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	sample := func() figures {
+		return figures{WallSeconds: time.Since(start).Seconds(), CPUSeconds: procCPU(pid) - cpu0, PeakRSSBytes: peakRSS(pid)}
+	}
 	var (
 		f      figures
 		stable int
 	)
 	for stable < 5 {
-		select {
-		case err := <-exited:
-			return figures{}, fmt.Errorf("exited while processing: %v", err)
-		case <-ctx.Done():
-			return figures{}, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if err := pause(20 * time.Millisecond); err != nil {
+			return figures{}, err
 		}
 		lag, err := groupLag(ctx, adm, group, topics, slack)
 		if err != nil || lag > 0 {
@@ -641,7 +650,7 @@ func runWeir(ctx context.Context, exe string, j weirJob, stderr io.Writer) (figu
 			continue
 		}
 		if stable == 0 {
-			f = figures{WallSeconds: time.Since(start).Seconds(), CPUSeconds: procCPU(pid) - cpu0, PeakRSSBytes: peakRSS(pid)}
+			f = sample()
 		}
 		stable++
 	}
@@ -650,20 +659,15 @@ func runWeir(ctx context.Context, exe string, j weirJob, stderr io.Writer) (figu
 	}
 	last, changed := int64(-1), time.Now()
 	for time.Since(changed) < j.settle {
-		select {
-		case err := <-exited:
-			return figures{}, fmt.Errorf("exited while processing: %v", err)
-		case <-ctx.Done():
-			return figures{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		if err := pause(50 * time.Millisecond); err != nil {
+			return figures{}, err
 		}
 		n, err := endOffsets(ctx, broker, j.output)
 		if err != nil {
 			return figures{}, err
 		}
 		if n != last {
-			last, changed = n, time.Now()
-			f = figures{WallSeconds: time.Since(start).Seconds(), CPUSeconds: procCPU(pid) - cpu0, PeakRSSBytes: peakRSS(pid)}
+			last, changed, f = n, time.Now(), sample()
 		}
 	}
 	return f, nil
