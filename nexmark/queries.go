@@ -182,7 +182,7 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 		windows.Aggregation[AuctionCount, HotItems]{
 			Init: func() HotItems { return HotItems{Count: -1} },
 			Add: func(acc HotItems, c AuctionCount) HotItems {
-				return mergeHotItems(acc, HotItems{WindowEnd: c.End, Count: c.Count, Auctions: []int64{c.Auction}})
+				return addHotItems(acc, c.Count, c.End, c.Auction)
 			},
 		}, topology.Named("local-hot-items"))
 	hot := topology.Aggregate(topology.WithSerdes(localMax, serde.Int64(), hotItemsSerde{}),
@@ -204,13 +204,19 @@ func q5(bids topology.Stream[[]byte, Bid], cfg QueryConfig) error {
 // mergeHotItems keeps the auctions with the higher count of a and b (all
 // of them on a tie).
 func mergeHotItems(a, b HotItems) HotItems {
+	return addHotItems(a, b.Count, b.WindowEnd, b.Auctions...)
+}
+
+// addHotItems is mergeHotItems with b's fields as arguments, so that adding
+// one auction allocates no slice for it.
+func addHotItems(a HotItems, count, end int64, auctions ...int64) HotItems {
 	switch {
-	case b.Count > a.Count:
-		a.Count, a.Auctions = b.Count, append(a.Auctions[:0], b.Auctions...)
-	case b.Count == a.Count:
-		a.Auctions = append(a.Auctions, b.Auctions...)
+	case count > a.Count:
+		a.Count, a.Auctions = count, append(a.Auctions[:0], auctions...)
+	case count == a.Count:
+		a.Auctions = append(a.Auctions, auctions...)
 	}
-	a.WindowEnd = max(a.WindowEnd, b.WindowEnd)
+	a.WindowEnd = max(a.WindowEnd, end)
 	return a
 }
 
