@@ -22,16 +22,20 @@ import (
 	"github.com/weirstream/weir/windows"
 )
 
-// queryClock is the TTL clock of queryTopology's "ttl-store": processing
-// time is the wall clock, except for records whose value starts with
-// "old", which are written as if at epoch 1000 ms, so that their values
-// expired long ago.
-type queryClock struct {
-	ctx *topology.Context
-	old bool
+// queryClock is the TTL clock of queryTopology's "ttl-store" and
+// "ettl-store": records whose value starts with "old" are written as if at
+// 1000 ms (processing and event time), so that their values expired long
+// ago by the wall clock and when the watermark passes 2000; the others at
+// the wall clock, and far in the future in event time.
+type queryClock struct{ old bool }
+
+func (c *queryClock) EventTime() int64 {
+	if c.old {
+		return 1000
+	}
+	return 1 << 60
 }
 
-func (c *queryClock) EventTime() int64 { return c.ctx.Watermark() }
 func (c *queryClock) ProcessingTime() int64 {
 	if c.old {
 		return 1000
@@ -54,11 +58,12 @@ func queryTopology(in string) *topology.Topology {
 			errs = append(errs, err)
 			return st
 		}
-		clock := &queryClock{ctx: ctx}
+		clock := &queryClock{}
 		last := state.NewValue(open("val-store"), str)
 		counts := state.NewMap(open("map-store"), str, i64)
 		all := state.NewList(open("list-store"), str)
 		ttl := state.NewValue(open("ttl-store"), str, state.WithTTL(state.TTL{After: time.Hour, Domain: state.ProcessingTime}, clock))
+		ettl := state.NewValue(open("ettl-store"), str, state.WithTTL(state.TTL{After: time.Second, Domain: state.EventTime}, clock))
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
@@ -69,14 +74,15 @@ func queryTopology(in string) *topology.Topology {
 				return err
 			}
 			clock.old = strings.HasPrefix(r.Value, "old")
-			return errors.Join(last.Set(k, r.Value), counts.Put(k, r.Value, n+1), all.Append(k, r.Value), ttl.Set(k, r.Value))
+			return errors.Join(last.Set(k, r.Value), counts.Put(k, r.Value, n+1), all.Append(k, r.Value), ttl.Set(k, r.Value), ettl.Set(k, r.Value))
 		}, nil
 	}, topology.Named("query-process"),
-		topology.Stores("val-store", "map-store", "list-store", "ttl-store"),
+		topology.Stores("val-store", "map-store", "list-store", "ttl-store", "ettl-store"),
 		topology.QueryableValue("val-store", str, str),
 		topology.QueryableMap("map-store", str, str, i64),
 		topology.QueryableList("list-store", str, str),
-		topology.QueryableValue("ttl-store", str, str, topology.QueryTTL(state.ProcessingTime)))
+		topology.QueryableValue("ttl-store", str, str, topology.QueryTTL(state.ProcessingTime)),
+		topology.QueryableValue("ettl-store", str, str, topology.QueryTTL(state.EventTime)))
 	tumbling, err := windows.Tumbling(10 * time.Second)
 	if err != nil {
 		panic(err)
@@ -133,6 +139,15 @@ func TestStateQueries(t *testing.T) {
 		return &kgo.Record{Topic: in, Key: []byte(k), Value: []byte(v), Timestamp: time.UnixMilli(ts)}
 	}
 	recs := []*kgo.Record{rec("k1", "v1", 1000), rec("k1", "v2", 2000), rec("k1", "v1", 6000), rec("gone", "old", 3000)}
+	// A later record in gone's partition moves its watermark to 6000,
+	// past the expiry of gone's event-time value.
+	later := ""
+	for i := 0; later == ""; i++ {
+		if k := fmt.Sprintf("later-%d", i); murmur2(in, []byte(k), 4) == murmur2(in, []byte("gone"), 4) {
+			later = k
+		}
+	}
+	recs = append(recs, rec(later, "new", 6000))
 	var pkeys []string
 	for i := range 12 {
 		k := fmt.Sprintf("p-%02d", i)
@@ -157,9 +172,9 @@ func TestStateQueries(t *testing.T) {
 	base := func(r *runner) string { return "http://" + r.e.HTTPAddr() }
 
 	// Every record is committed once each key's last value shows.
-	for _, k := range append([]string{"k1", "gone"}, pkeys...) {
+	for _, k := range append([]string{"k1", "gone", later}, pkeys...) {
 		own, _ := ownerOf(k)
-		want := map[string]string{"k1": "v1", "gone": "old"}[k]
+		want := map[string]string{"k1": "v1", "gone": "old", later: "new"}[k]
 		if want == "" {
 			want = "x"
 		}
@@ -205,6 +220,13 @@ func TestStateQueries(t *testing.T) {
 	gone, _ := ownerOf("gone")
 	if code, body, _ := getJSON(t, httpClient, base(gone)+"/state/ttl-store/gone", nil); code != http.StatusNotFound {
 		t.Errorf("GET /state/ttl-store/gone (expired): %d %s, want 404", code, body)
+	}
+	if code, body, _ := getJSON(t, httpClient, base(gone)+"/state/ettl-store/gone", nil); code != http.StatusNotFound {
+		t.Errorf("GET /state/ettl-store/gone (expired at watermark 6000): %d %s, want 404", code, body)
+	}
+	var res engine.QueryResult
+	if code, body, _ := getJSON(t, httpClient, base(gone)+"/state/ettl-store/"+later, &res); code != http.StatusOK || res.Value != "new" {
+		t.Errorf("GET /state/ettl-store/%s: %d %s, want 200 and %q", later, code, body, "new")
 	}
 	if code, body, _ := getJSON(t, httpClient, base(x)+"/state/no-such-store/k1", nil); code != http.StatusNotFound {
 		t.Errorf("GET /state/no-such-store/k1: %d %s, want 404", code, body)
@@ -282,8 +304,9 @@ func TestStateQueries(t *testing.T) {
 	if got := list("val-store", "p-", 5); !mapsEqual(got, wantP) {
 		t.Errorf("listing val-store with prefix p-: %v, want %v", got, wantP)
 	}
-	if got := list("ttl-store", "", 3); !mapsEqual(got, mapWith(wantP, "k1", `"v1"`)) {
-		t.Errorf("listing ttl-store (gone expired): %v, want %v", got, mapWith(wantP, "k1", `"v1"`))
+	wantTTL := mapWith(mapWith(wantP, "k1", `"v1"`), later, `"new"`)
+	if got := list("ttl-store", "", 3); !mapsEqual(got, wantTTL) {
+		t.Errorf("listing ttl-store (gone expired): %v, want %v", got, wantTTL)
 	}
 	if got, want := list("map-store", "k", 2), map[string]string{"k1": `[{"key":"v1","value":2},{"key":"v2","value":1}]`}; !mapsEqual(compactAll(t, got), want) {
 		t.Errorf("listing map-store with prefix k: %v, want %v", got, want)
