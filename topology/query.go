@@ -103,7 +103,10 @@ func Queryable[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V]) Opt
 			return nil, false, err
 		}
 		v, err := vs.Decode(b)
-		return v, err == nil, err
+		if err != nil {
+			return nil, false, fmt.Errorf("decode value: %w", err)
+		}
+		return v, true, nil
 	}
 	c.Keys = plainKeys
 	return addQuery(store, c)
