@@ -50,6 +50,19 @@
 // standby tailer. franz-go calls the rebalance callbacks on its own
 // goroutine; with BlockRebalanceOnPoll they never run while the loop
 // processes a batch, so the tasks belong to "whoever holds the turn" and
-// need no lock. The HTTP server reads only snapshots (Tasks) and committed
-// state (Badger is safe for concurrent reads).
+// need no lock. The HTTP server reads only snapshots (Tasks, each task's
+// committed watermark) and committed state (Badger is safe for concurrent
+// reads).
+//
+// # Interactive queries
+//
+// GET /state/{store}/{key} answers a key's value as of its task's last
+// checkpoint, decoded by the store's declaration (topology.Queryable,
+// QueryableValue, QueryableList, QueryableMap; Count and Aggregate stores
+// are queryable already): a value, a list, a map's entries, or a window
+// store's windows of the key. Expired values are absent (404). A key whose
+// task another process owns is redirected there (307). GET
+// /state/{store}?prefix=&from=&limit= lists a page of the live keys of the
+// store in the tasks this process owns (not the others'); from is the
+// previous page's next.
 package engine

@@ -84,6 +84,10 @@ type Engine struct {
 
 	snapMu sync.Mutex
 	snap   []TaskInfo // published by the owner of tasks, read by HTTP
+	// committedWM is each stateful task's watermark as of its last
+	// applied checkpoint (by task id), for queries to judge event-time
+	// TTLs; published by applyState.
+	committedWM map[string]int64
 }
 
 type tp struct {

@@ -57,6 +57,7 @@ func (e *Engine) Tasks() []TaskInfo {
 //	GET /api/topology   the topology plan (JSON)
 //	GET /api/tasks      the tasks this process owns (JSON)
 //	GET /state/{store}/{key}  a key's committed value (JSON), or a redirect to its owner
+//	GET /state/{store}?prefix=&from=&limit=  a page of the store's keys and values in this process's tasks
 func (e *Engine) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -77,6 +78,7 @@ func (e *Engine) handler() http.Handler {
 		writeJSON(w, e.Tasks())
 	})
 	mux.HandleFunc("GET /state/{store}/{key}", e.serveState)
+	mux.HandleFunc("GET /state/{store}", e.serveList)
 	return mux
 }
 

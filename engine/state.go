@@ -113,6 +113,12 @@ func (e *Engine) produceChangelogs() error {
 func (e *Engine) applyState(id uint64) error {
 	e.m.perCP.Observe(float64(e.sinceCP))
 	e.sinceCP = 0
+	wms := make(map[string]int64, len(e.tasks))
+	defer func() {
+		e.snapMu.Lock()
+		e.committedWM = wms
+		e.snapMu.Unlock()
+	}()
 	for _, t := range e.tasks {
 		t.watermarks = make([]state.Watermark, 0, len(t.watermarks)) // the last one may be held by the state's checkpoint
 		for _, w := range t.rt.Watermarks() {
@@ -136,6 +142,7 @@ func (e *Engine) applyState(id uint64) error {
 		if err := t.st.Apply(cp); err != nil {
 			return fmt.Errorf("engine: task %s: apply state: %w", t.id, err)
 		}
+		wms[t.id.String()] = t.shownWM
 	}
 	return nil
 }

@@ -24,6 +24,12 @@
 //
 // Between checkpoints, Task.Full tells the engine to force an early one.
 //
+// Interactive queries (the engine's HTTP server) read committed state only:
+// DB.CommittedView gives a read-only Store over one task's store in one
+// Badger snapshot; LivePayload, ListPayload, MapPrefix and SplitMapKey
+// read the handles' encoding there, LivePayload judging expiry as the
+// handles do.
+//
 // # Concurrency
 //
 // DB's methods are safe for concurrent use. A Task and its Stores are not:

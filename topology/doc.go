@@ -37,6 +37,12 @@
 // validates it (reporting every problem at once) and returns the Plan;
 // Plan.String, DOT and JSON describe it.
 //
+// A store is readable through the engine's interactive queries when its
+// operator declares how it is written: Queryable (values put with
+// Store.Put), QueryableValue, QueryableList or QueryableMap (the state
+// handles; QueryTTL when the handle has a TTL). Count's and Aggregate's
+// stores are queryable already (Aggregate's answers a key's windows).
+//
 // # Runtime
 //
 // A Task is one sub-topology for one partition number. Its operators are

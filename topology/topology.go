@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/windows"
@@ -163,6 +164,11 @@ func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
 		}
 		t.stores[st] = n
 		n.stores = append(n.stores, st)
+	}
+	for st := range cfg.queries {
+		if !slices.Contains(cfg.stores, st) {
+			t.errorf("operator %q: store %q is declared queryable but not used: add Stores(%q)", n.name, st, st)
+		}
 	}
 	t.nodes = append(t.nodes, n)
 	return n

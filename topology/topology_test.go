@@ -428,6 +428,16 @@ func TestBuildValidation(t *testing.T) {
 			want: []string{`operator name "sink-out" is used twice (sink and sink)`},
 		},
 		{
+			name: "queryable store not declared",
+			program: func(t *topology.Topology) {
+				s := topology.Source(t, "in", str, str)
+				topology.Process(s, func(*topology.Context) (topology.ProcessFunc[string, string, string, string], error) {
+					return nil, nil
+				}, topology.Named("p"), topology.Stores("a"), topology.QueryableValue("b", str, str))
+			},
+			want: []string{`operator "p": store "b" is declared queryable but not used: add Stores("b")`},
+		},
+		{
 			name: "invalid operator name",
 			program: func(t *topology.Topology) {
 				s := topology.Source(t, "in", str, str)

@@ -49,7 +49,9 @@ func WithWatermarks(s windows.Strategy) Opt {
 // Results carry the headers weir.window.start, weir.window.end, weir.final
 // and weir.result.id, and the timestamp End-1 (the window's last instant).
 // Window state lives in the store "<operator>-store", so it is
-// checkpointed, changelogged and restored like all state.
+// checkpointed, changelogged and restored like all state, and queryable:
+// the engine's GET /state/{store}/{key} returns the key's windows with
+// state (windows.QueryKey).
 func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggregation[V, A], acc serde.Serde[A], opts ...Opt) Stream[K, Windowed[A]] {
 	cfg := applyOpts(opts)
 	if cfg.name == "" {
@@ -68,6 +70,9 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 	cfg.stores = append(cfg.stores, storeName)
 	in := keyed(s, cfg.name)
 	ks := in.ks
+	if ks != nil && acc != nil {
+		addQuery(storeName, windowCodec(spec, ks, acc, agg)).apply(&cfg)
+	}
 	n := in.t.add("aggregate", cfg, in.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K, Windowed[A]](tb, n)

@@ -175,6 +175,10 @@
 // its panes. Emitting the window that starts at a pane deletes the pane.
 // An operator that does not slice refuses a store with panes.
 //
+// QueryKey and QueryKeys read this layout for interactive queries without
+// an Operator: a key's windows with state (a sliced operator's merged from
+// their panes, as Advance would emit them) and the keys of a store.
+//
 // The in-memory indexes cost one entry per open window and per pane (plus,
 // for sessions, a per-key list of session bounds, so Add never scans the
 // Store); early-emission bookkeeping is in memory only, because the engine

@@ -176,8 +176,7 @@ func NewOperator[V, A any](spec Spec, store state.Store, acc serde.Serde[A], agg
 		return nil, err
 	}
 	o := &Operator[V, A]{spec: spec, grace: spec.Grace.Milliseconds(), store: store, acc: acc, agg: agg}
-	o.sliced = spec.Assigner.kind == KindHopping && spec.Assigner.size > spec.Assigner.advance &&
-		spec.Emit == EmitFinal && agg.Commutative && agg.Merge != nil
+	o.sliced = slicing(spec, agg)
 	if spec.Assigner.kind == KindCount {
 		o.grace = 0
 	}
