@@ -52,9 +52,7 @@ func WithWatermarks(s windows.Strategy) Opt {
 // checkpointed, changelogged and restored like all state.
 func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggregation[V, A], acc serde.Serde[A], opts ...Opt) Stream[K, Windowed[A]] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("aggregate-%d", len(s.t.nodes))
-	}
+	s.t.deriveName("aggregate", &cfg)
 	if err := spec.Validate(); err != nil {
 		s.t.errorf("aggregate %q: %v", cfg.name, err)
 	}
@@ -66,6 +64,7 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 	}
 	storeName := cfg.name + "-store"
 	cfg.stores = append(cfg.stores, storeName)
+	cfg.rekeyed = s.rek
 	in := keyed(s, cfg.name)
 	ks := in.ks
 	n := in.t.add("aggregate", cfg, in.n)
