@@ -16,8 +16,9 @@ import (
 )
 
 // wordCount counts input values through a repartition topic: its state is
-// the store "<name>-store" and the topic "<app>-<name>-repartition".
-func wordCount(in, out, name string) *topology.Topology {
+// the store "<name>-store" and the topic "<app>-<name>-repartition". With
+// also, a second Count of that name counts them too, into the topic also.
+func wordCount(in, out, name, also string) *topology.Topology {
 	str := serde.String()
 	t := topology.New()
 	s := topology.Source(t, in, str, str, topology.Named("source"))
@@ -25,6 +26,11 @@ func wordCount(in, out, name string) *topology.Topology {
 	counts := topology.Count(words, topology.Named(name))
 	text := topology.MapValues(counts, func(_ string, n int64) (string, error) { return strconv.FormatInt(n, 10), nil }, topology.Named("format"))
 	topology.To(topology.WithSerdes(text, str, str), out, topology.Named("sink"))
+	if also != "" {
+		counts := topology.Count(words, topology.Named(also))
+		text := topology.MapValues(counts, func(_ string, n int64) (string, error) { return strconv.FormatInt(n, 10), nil }, topology.Named(also+"-format"))
+		topology.To(topology.WithSerdes(text, str, str), also, topology.Named(also+"-out"))
+	}
 	return t
 }
 
@@ -41,6 +47,8 @@ func wordCount(in, out, name string) *topology.Topology {
 //  4. Plan B with AllowStateLoss starts, on an empty store: "w" is 1.
 //  5. Plan A is now refused: B's state would be left behind.
 //  6. Plan A with AllowStateLoss starts; its old state is still there: 4.
+//  7. Two engines start plan C (A and one more Count) at once: adding
+//     state is fine, both start, "w" counts on to 5, and the record is C's.
 func TestPlanChangeThatOrphansStateIsRefused(t *testing.T) {
 	t.Parallel()
 	const (
@@ -49,8 +57,9 @@ func TestPlanChangeThatOrphansStateIsRefused(t *testing.T) {
 	)
 	c := newCluster(t)
 	c.createTopic(in, 2)
-	planA := func() *topology.Topology { return wordCount(in, out, "count") }
-	planB := func() *topology.Topology { return wordCount(in, out, "tally") }
+	planA := func() *topology.Topology { return wordCount(in, out, "count", "") }
+	planB := func() *topology.Topology { return wordCount(in, out, "tally", "") }
+	planC := func() *topology.Topology { return wordCount(in, out, "count", "extra") }
 	allow := func(cfg *engine.Config) { cfg.AllowStateLoss = true }
 	var want []string // values of "w" on out, in order
 	count := func(phase string, sources []string, next string) {
@@ -120,4 +129,21 @@ func TestPlanChangeThatOrphansStateIsRefused(t *testing.T) {
 	a = startEngine(t, c, planA(), app, allow)
 	count("6: plan A allowed to lose B's state", sourcesA, "4")
 	a.stop(t)
+
+	x, y = startEngine(t, c, planC(), app, nil), startEngine(t, c, planC(), app, nil)
+	waitSplit(t, x, y, append(append(allTasks(0, 2), allTasks(1, 2)...), allTasks(2, 2)...))
+	count("7: plan C on two engines", append(sourcesA, app+"-extra-repartition"), "5")
+	x.stop(t)
+	y.stop(t)
+	recs := c.consumeToEnd(engine.PlanTopic(app))
+	const wantC = `{"version":1,"stores":["count-store","extra-store"],` +
+		`"changelogs":["pc-app-count-store-changelog","pc-app-extra-store-changelog"],` +
+		`"repartitions":["pc-app-count-repartition","pc-app-extra-repartition"]}`
+	if len(recs) == 0 || string(recs[len(recs)-1].Value) != wantC {
+		var vs []string
+		for _, r := range recs {
+			vs = append(vs, string(r.Key)+"="+string(r.Value))
+		}
+		t.Errorf("plan records:\n%s\nwant the last to be %s", strings.Join(vs, "\n"), wantC)
+	}
 }
