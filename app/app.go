@@ -234,6 +234,7 @@ func engineFlags(fs *flag.FlagSet, cfg *engine.Config) (brokers, logLevel *strin
 	fs.DurationVar(&cfg.StateCleanupDelay, "state-cleanup-delay", cfg.StateCleanupDelay, "how long to keep the local state of a task this process no longer owns")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a caught-up input partition quiet this long stops holding the watermark back (0 = never)")
 	fs.BoolVar(&cfg.AdvanceWhenIdle, "advance-when-idle", cfg.AdvanceWhenIdle, "when every input of a task is idle, advance its watermark with the wall clock so the last windows close")
+	fs.BoolVar(&cfg.AllowStateLoss, "allow-state-loss", cfg.AllowStateLoss, "start even if the topology drops state (a store, its changelog, a repartition topic) the application kept when it last ran, e.g. after renaming an operator; without it such a start is refused")
 	fs.Func("guarantee", "processing guarantee: exactly_once or at_least_once (default exactly_once)", func(s string) error {
 		cfg.Guarantee = engine.Guarantee(s)
 		return nil

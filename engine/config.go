@@ -91,6 +91,12 @@ type Config struct {
 	// every input of a task is idle, so the last windows close. Default
 	// false.
 	AdvanceWhenIdle bool
+	// AllowStateLoss lets the engine start a topology that drops state
+	// the application kept when it last ran (a store, its changelog or a
+	// repartition topic is gone from the plan, usually because an
+	// operator was renamed). Without it Run refuses with
+	// ErrStateOrphaned, listing that state. Default false.
+	AllowStateLoss bool
 	// ClientOpts are extra franz-go options (TLS, SASL, ...), applied
 	// after weir's own.
 	ClientOpts []kgo.Opt

@@ -8,8 +8,15 @@
 //	e, err := engine.New(t, cfg) // validates cfg and the topology
 //	err = e.Run(ctx)             // until ctx is cancelled (graceful) or a fatal error
 //
-// Run creates the internal topics (repartition, changelog, "<app>-dlq",
-// "<app>-late") and missing output topics with kadm, opens the process's
+// Run first compares the plan's state (stores, their changelog topics,
+// repartition topics) with what the application ran last, recorded in the
+// compacted topic "<app>-plan" (PlanTopic). A plan that drops some of it
+// (usually a renamed operator) is refused with ErrStateOrphaned, listing
+// that state, unless Config.AllowStateLoss; nothing is created or
+// recorded then. Adding state is fine. Run then creates the internal
+// topics (repartition, changelog, "<app>-dlq", "<app>-late") and missing
+// output topics with kadm, records the plan if its state changed, opens
+// the process's
 // Badger state when the topology has stores, joins the group with the
 // cooperative-sticky balancer, and runs the processing loop. Cancelling ctx
 // stops at a batch boundary, commits what was processed, leaves the group

@@ -176,7 +176,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer adm.Close()
 	e.adm = adm
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	e.lay, err = setupTopics(setupCtx, adm, e.plan)
+	e.lay, err = e.setup(setupCtx, adm)
 	cancel()
 	if err != nil {
 		return err

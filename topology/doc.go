@@ -26,14 +26,21 @@
 //
 // # Names, sub-topologies and internal topics
 //
-// Every operator has a stable name: the one given with Named, or one
-// derived from its kind and position ("map-3"). State stores, changelog
-// topics ("<app>-<store>-changelog") and repartition topics
-// ("<app>-<operator>-repartition") are named after operators, so name the
-// keyed ones. A keyed operation (Process, Count, Aggregate) after a key
-// change (Map, FlatMap, SelectKey, Process) first writes the stream through
-// a repartition topic, partitioned by the new key; that cut splits the
-// graph into sub-topologies. Build binds a Topology to an application id,
+// Every operator has a name: the one given with Named, or one derived from
+// its kind and position ("map-3"). State stores, changelog topics
+// ("<app>-<store>-changelog") and repartition topics
+// ("<app>-<operator>-repartition") are named after operators, and a
+// derived name changes when an operator is added before it, which would
+// start the operator on empty state without a word. So an operator whose
+// name reaches Kafka must be Named, or Build fails naming it: Count,
+// Aggregate, ProcessTimed, Repartition, Process with Stores or after a key
+// change, any operator declaring Stores. Stateless operators (Combine too:
+// it holds nothing past a batch) may keep derived names.
+//
+// A keyed operation (Process, Count, Aggregate) after a key change (Map,
+// FlatMap, SelectKey, Process) first writes the stream through a
+// repartition topic, partitioned by the new key; that cut splits the graph
+// into sub-topologies. Build binds a Topology to an application id,
 // validates it (reporting every problem at once) and returns the Plan;
 // Plan.String, DOT and JSON describe it.
 //

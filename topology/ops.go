@@ -276,8 +276,9 @@ func SelectKey[K, V, K2 any](s Stream[K, V], fn func(k K, v V) (K2, error), ks s
 // sub-topology. Keyed operations call it for you after a key change.
 func Repartition[K, V any](s Stream[K, V], opts ...Opt) Stream[K, V] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("repartition-%d", len(s.t.nodes))
+	s.t.deriveName("repartition", &cfg)
+	if cfg.derived {
+		s.t.unnamed("repartition", cfg.name, nil, true)
 	}
 	return repartition(s, cfg.name)
 }

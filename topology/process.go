@@ -25,9 +25,8 @@ type ProcessorFactory[K, V, KO, VO any] func(ctx *Context) (ProcessFunc[K, V, KO
 // them with WithSerdes before a sink.
 func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO, VO], opts ...Opt) Stream[KO, VO] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("%s-%d", KindProcess, len(s.t.nodes))
-	}
+	s.t.deriveName(KindProcess, &cfg)
+	cfg.rekeyed = s.rek
 	in := keyed(s, cfg.name)
 	n := in.t.add(KindProcess, cfg, in.n)
 	n.build = func(tb *taskBuilder) (any, error) {
@@ -54,10 +53,11 @@ func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO
 // Its state lives in the store "<operator>-store".
 func Count[K, V any](s Stream[K, V], opts ...Opt) Stream[K, int64] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("count-%d", len(s.t.nodes))
-	}
+	s.t.deriveName("count", &cfg)
 	storeName := cfg.name + "-store"
+	if cfg.derived {
+		s.t.unnamed("count", cfg.name, []string{storeName}, s.rek)
+	}
 	ks := s.ks
 	if ks == nil {
 		s.t.errorf("count %q: the stream has no key serde: use WithSerdes before Count", cfg.name)

@@ -121,14 +121,13 @@ type TimedProcessor[K, V, KO, VO any] struct {
 // in addition to the stores it declares.
 func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, timers *Timers[K]) (TimedProcessor[K, V, KO, VO], error), opts ...Opt) Stream[KO, VO] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("%s-%d", KindProcess, len(s.t.nodes))
-	}
+	s.t.deriveName(KindProcess, &cfg)
 	if s.ks == nil {
 		s.t.errorf("process %q: timers need the stream's key serde: use WithSerdes before it", cfg.name)
 	}
 	timerStore := cfg.name + "-timers"
 	cfg.stores = append(cfg.stores, timerStore)
+	cfg.rekeyed = s.rek
 	in := keyed(s, cfg.name)
 	ks := in.ks
 	n := in.t.add(KindProcess, cfg, in.n)

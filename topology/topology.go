@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/windows"
@@ -96,6 +97,11 @@ type opCfg struct {
 	timestamp  any // TimestampExtractor[K, V], checked by Source
 	watermarks *windows.Strategy
 	queries    map[string]StoreCodec
+	// derived says name was derived from the operator's kind and
+	// position, not given with Named; rekeyed that the operator reads
+	// through a repartition topic named after it.
+	derived bool
+	rekeyed bool
 }
 
 type optFunc func(*opCfg)
@@ -103,9 +109,11 @@ type optFunc func(*opCfg)
 func (f optFunc) apply(c *opCfg) { f(c) }
 
 // Named gives the operator a stable name. State stores and internal topics
-// are named after operators, so name every operator whose name reaches
-// Kafka (keyed operations, repartitions) before running in production;
-// derived names ("map-3") change when operators are added before them.
+// are named after operators, and derived names ("count-3") change when
+// operators are added before them, so every operator whose name reaches
+// Kafka must be Named: one with a store or timers, a Repartition, or a
+// keyed operation after a key change (its repartition topic). Build
+// reports one that is not.
 func Named(name string) Opt { return optFunc(func(c *opCfg) { c.name = name }) }
 
 // WithTimestamps sets a Source's event-time extractor. The types must match
@@ -140,6 +148,10 @@ func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
 	n := &node{id: len(t.nodes), kind: kind, name: cfg.name, queries: cfg.queries}
 	if n.name == "" {
 		n.name = fmt.Sprintf("%s-%d", kind, n.id)
+		cfg.derived = true
+	}
+	if cfg.derived && (len(cfg.stores) > 0 || cfg.rekeyed) {
+		t.unnamed(kind, n.name, cfg.stores, cfg.rekeyed)
 	}
 	if !validName.MatchString(n.name) {
 		t.errorf("operator name %q: use 1-200 characters of [a-zA-Z0-9._-]", n.name)
@@ -172,6 +184,31 @@ func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
 	}
 	t.nodes = append(t.nodes, n)
 	return n
+}
+
+// deriveName names an operator after its kind and position unless Named
+// gave it a name.
+func (t *Topology) deriveName(kind Kind, cfg *opCfg) {
+	if cfg.name == "" {
+		cfg.name = fmt.Sprintf("%s-%d", kind, len(t.nodes))
+		cfg.derived = true
+	}
+}
+
+// unnamed reports an operator with state named after it but no name of
+// its own: a derived name shifts when an operator is added before it, and
+// the next deployment would find none of its state, without a word.
+func (t *Topology) unnamed(kind Kind, name string, stores []string, rekeyed bool) {
+	var state []string
+	for _, st := range stores {
+		state = append(state, fmt.Sprintf("store %q", st))
+	}
+	if rekeyed {
+		state = append(state, fmt.Sprintf("repartition topic %q", "<app>-"+name+"-repartition"))
+	}
+	t.errorf("%s operator %q has state named after it (%s), but no name of its own: %q is derived from its position, "+
+		"so adding an operator before it would rename its state and start it empty; give it a stable name with topology.Named(\"...\")",
+		kind, name, strings.Join(state, ", "), name)
 }
 
 // derive returns a stream of new types produced by node n from parent s.

@@ -27,16 +27,12 @@ func stateless(t *topology.Topology) {
 }
 
 // rekeyedCount is the program Source -> SelectKey -> Count -> To, with the
-// Count named countName (derived when empty).
+// Count named countName.
 func rekeyedCount(countName string) func(t *topology.Topology) {
 	return func(t *topology.Topology) {
 		s := topology.Source(t, "in", serde.String(), serde.String())
 		k := topology.SelectKey(s, func(_, v string) (string, error) { return v, nil }, serde.String())
-		var opts []topology.Opt
-		if countName != "" {
-			opts = append(opts, topology.Named(countName))
-		}
-		c := topology.Count(k, opts...)
+		c := topology.Count(k, topology.Named(countName))
 		topology.To(c, "out")
 	}
 }
@@ -104,12 +100,10 @@ func TestStatelessChainIsOneSubtopology(t *testing.T) {
 func TestKeyChangeThenCountRepartitions(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		countName string // given to Named; "" derives one
+		countName string // given to Named (an unnamed Count is an error: TestStatefulOperatorsNeedNames)
 		wantCount string
 	}{
 		{name: "named", countName: "counts", wantCount: "counts"},
-		// Source=0, SelectKey=1: Count derives its name from the node count.
-		{name: "derived", countName: "", wantCount: "count-2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustBuild(t, rekeyedCount(tc.countName), "app")
@@ -556,7 +550,7 @@ func TestBuildValidation(t *testing.T) {
 				s := topology.Source(t, "in", str, str)
 				topology.Process(s, func(*topology.Context) (topology.ProcessFunc[string, string, string, string], error) {
 					return nil, nil
-				}, topology.Stores("a:b"))
+				}, topology.Named("p"), topology.Stores("a:b"))
 			},
 			want: []string{`store name "a:b": use 1-200 characters of [a-zA-Z0-9._-]`},
 		},

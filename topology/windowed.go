@@ -54,9 +54,7 @@ func WithWatermarks(s windows.Strategy) Opt {
 // state (windows.QueryKey).
 func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggregation[V, A], acc serde.Serde[A], opts ...Opt) Stream[K, Windowed[A]] {
 	cfg := applyOpts(opts)
-	if cfg.name == "" {
-		cfg.name = fmt.Sprintf("aggregate-%d", len(s.t.nodes))
-	}
+	s.t.deriveName("aggregate", &cfg)
 	if err := spec.Validate(); err != nil {
 		s.t.errorf("aggregate %q: %v", cfg.name, err)
 	}
@@ -68,6 +66,7 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 	}
 	storeName := cfg.name + "-store"
 	cfg.stores = append(cfg.stores, storeName)
+	cfg.rekeyed = s.rek
 	in := keyed(s, cfg.name)
 	ks := in.ks
 	if ks != nil && acc != nil {
