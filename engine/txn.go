@@ -95,12 +95,14 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 		e.endCancel.Store(nil)
 		cancel()
 		e.m.aborts.WithLabelValues("error").Inc()
+		e.isolationEnded(false, nil)
 		return false, fmt.Errorf("%w: end transaction: flush: %w", errRecreate, err)
 	}
 	try, cause := kgo.TryCommit, "rebalance"
+	var produceErr error
 	if p := e.produceErr.Load(); p != nil {
-		try, cause = kgo.TryAbort, "produce"
-		e.log.Warn("aborting transaction", "err", *p)
+		try, cause, produceErr = kgo.TryAbort, "produce", *p
+		e.log.Warn("aborting transaction", "err", produceErr)
 	}
 	committed, err := e.sess.End(endCtx, try)
 	e.endCancel.Store(nil)
@@ -108,8 +110,10 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 	e.inTxn = false
 	if err != nil {
 		e.m.aborts.WithLabelValues("error").Inc()
+		e.isolationEnded(false, nil)
 		return false, fmt.Errorf("%w: end transaction: %w", errRecreate, err)
 	}
+	e.isolationEnded(committed, produceErr)
 	if !committed {
 		e.m.aborts.WithLabelValues(cause).Inc()
 		e.aborted()

@@ -1,14 +1,19 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/builtin"
@@ -113,4 +118,168 @@ func TestExactlyOnceFlushFailureAborts(t *testing.T) {
 		t.Errorf("weir_transaction_aborts_total{cause=\"produce\"} = %v, want at least 1 (the failed flush)", n)
 	}
 	t.Logf("input records %d; aborts %s", total(perKey), fmt.Sprint(m[`weir_transaction_aborts_total{cause="produce"}`]))
+}
+
+// TestExactlyOncePoisonOutputIsolated passes records through to an output
+// topic whose max.message.bytes the broker enforces; a few records are too
+// large for it, so their outputs are rejected (MESSAGE_TOO_LARGE) every
+// time, and one is too large for the dead-letter topic as well. Each such
+// record aborts its checkpoint: after a few aborts in a row the engine
+// must isolate it and dead-letter it with the reason, instead of
+// replaying the same transaction forever. Every other record's output is
+// exact, each poison record is in "<app>-dlq" once (the one whose dead
+// letter the broker rejects too, without its key, value and headers), and
+// the aborts are bounded.
+func TestExactlyOncePoisonOutputIsolated(t *testing.T) {
+	t.Parallel()
+	const (
+		in, out  = "po-in", "po-out"
+		app      = "eos-poison-output"
+		parts    = 4
+		nRecs    = 1200
+		outLimit = 4096  // the output topic's max.message.bytes
+		dlqLimit = 16384 // the dead-letter topic's
+	)
+	c := newCluster(t)
+	c.createTopic(in, parts)
+	limit := func(n int) map[string]*string {
+		v := strconv.Itoa(n)
+		return map[string]*string{"max.message.bytes": &v}
+	}
+	for _, tc := range []struct {
+		topic      string
+		partitions int32
+		limit      int
+	}{{out, parts, outLimit}, {engine.DLQTopic(app), 1, dlqLimit}} {
+		resp, err := c.adm.CreateTopic(ctxFor(t, setupTimeout), tc.partitions, 1, limit(tc.limit), tc.topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create topic %s: %v", tc.topic, err)
+		}
+	}
+
+	type poison struct {
+		rec  *kgo.Record
+		bare bool // its dead letter is too large as well
+	}
+	rng := rand.New(rand.NewPCG(79, 83))
+	var recs []*kgo.Record
+	var want []kv
+	var poisons []*poison
+	for i := range nRecs {
+		key := fmt.Sprintf("k%03d", i%97)
+		rec := &kgo.Record{Topic: in, Key: []byte(key), Headers: []kgo.RecordHeader{{Key: "n", Value: []byte(strconv.Itoa(i))}}}
+		switch {
+		case i%250 == 120:
+			rec.Value = noise(rng, 2*outLimit) // incompressible: the broker limits compressed batches
+			poisons = append(poisons, &poison{rec: rec})
+		case i == 777:
+			rec.Value = noise(rng, 2*dlqLimit)
+			poisons = append(poisons, &poison{rec: rec, bare: true})
+		default:
+			rec.Value = fmt.Appendf(nil, "v%d", i)
+			want = append(want, kv{key, string(rec.Value)})
+		}
+		recs = append(recs, rec)
+	}
+	c.produce(recs)
+	r := startEngine(t, c, builtin.Passthrough(in, out), app, func(cfg *engine.Config) { cfg.SessionTimeout = sessionTimeout })
+	if ok, left := eosWaitDrainedOK(c, app, 2*outputTimeout, func() { failIfExited(t, r) }, in); !ok {
+		m, _ := eosScrape(r.e.HTTPAddr())
+		t.Fatalf("group %s did not consume and commit all of %s within %v: %s; aborted transactions: %v", app, in, 2*outputTimeout, left, eosSum(m, "weir_transaction_aborts_total"))
+	}
+	sameMultiset(t, "good records' output", kvs(eosReadCommitted(t, c, out, outputTimeout)), want)
+
+	type origin struct {
+		partition int32
+		offset    int64
+	}
+	byOrigin := make(map[origin]*poison)
+	for _, p := range poisons {
+		byOrigin[origin{p.rec.Partition, p.rec.Offset}] = p
+	}
+	for _, d := range eosReadCommitted(t, c, engine.DLQTopic(app), outputTimeout) {
+		h := d.Headers
+		if len(h) < 4 {
+			t.Errorf("dlq %d: headers %s, want the four weir headers last", d.Offset, fmtHeaders(h))
+			continue
+		}
+		weir := h[len(h)-4:]
+		pt, perr := strconv.ParseInt(string(weir[2].Value), 10, 32)
+		o, oerr := strconv.ParseInt(string(weir[3].Value), 10, 64)
+		if perr != nil || oerr != nil {
+			t.Errorf("dlq %d: headers %s: partition or offset is not a number", d.Offset, fmtHeaders(h))
+			continue
+		}
+		at := origin{int32(pt), o}
+		p, ok := byOrigin[at]
+		if !ok {
+			t.Errorf("dlq %d names %s[%d]@%d: not a poison record, or twice", d.Offset, in, pt, o)
+			continue
+		}
+		delete(byOrigin, at)
+		// The reason names the rejected output: the record's own
+		// partition (passthrough keeps keys, and out has in's count).
+		reasons := []string{fmt.Sprintf("engine: produce to %s[%d]: %s", out, murmur2(out, p.rec.Key, parts), kerr.MessageTooLarge.Message)}
+		if p.bare {
+			reasons = append(reasons, fmt.Sprintf("engine: produce to %s[0]: %s", engine.DLQTopic(app), kerr.MessageTooLarge.Message))
+		}
+		reasonsIn := func(s string) bool {
+			for _, r := range reasons {
+				if !strings.Contains(s, r) {
+					return false
+				}
+			}
+			return true
+		}
+		wantH := []kgo.RecordHeader{
+			{Key: engine.HeaderSourceTopic, Value: []byte(in)},
+			{Key: engine.HeaderSourcePartition, Value: []byte(strconv.Itoa(int(p.rec.Partition)))},
+			{Key: engine.HeaderSourceOffset, Value: []byte(strconv.FormatInt(p.rec.Offset, 10))},
+		}
+		if !slices.EqualFunc(weir[1:], wantH, func(x, y kgo.RecordHeader) bool { return x.Key == y.Key && bytes.Equal(x.Value, y.Value) }) ||
+			weir[0].Key != engine.HeaderError || !reasonsIn(string(weir[0].Value)) {
+			t.Errorf("dlq for %s[%d]@%d: headers\n%swant %s containing %q, then\n%s", in, pt, o, fmtHeaders(h), engine.HeaderError, reasons, fmtHeaders(wantH))
+		}
+		wantKey, wantValue, wantOwn := p.rec.Key, p.rec.Value, p.rec.Headers
+		if p.bare {
+			wantKey, wantValue, wantOwn = nil, nil, nil
+		}
+		if !bytes.Equal(d.Key, wantKey) || !bytes.Equal(d.Value, wantValue) || len(h)-4 != len(wantOwn) {
+			t.Errorf("dlq for %s[%d]@%d (bare %v): key %q, %d value bytes, %d headers of its own; want key %q, %d value bytes, %d headers", in, pt, o, p.bare, d.Key, len(d.Value), len(h)-4, wantKey, len(wantValue), len(wantOwn))
+		}
+	}
+	for at := range byOrigin {
+		t.Errorf("poison record %s[%d]@%d is not in %s", in, at.partition, at.offset, engine.DLQTopic(app))
+	}
+
+	m, err := eosScrape(r.e.HTTPAddr())
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	aborts := m[`weir_transaction_aborts_total{cause="produce"}`]
+	// Each poison record aborts at least once. Bounded: per poison record
+	// the aborts that start isolating (3), and twice log2 of the input
+	// (11: halving the records of a transaction down to it, and the
+	// halvings again after the bound has grown back), which covers its
+	// identification and a rejected dead letter. Without isolation they
+	// go on until the deadline (hundreds).
+	if bound := float64(len(poisons) * (3 + 2*11)); aborts < float64(len(poisons)) || aborts > bound {
+		t.Errorf("aborted transactions (produce) %v, want between %d and %v", aborts, len(poisons), bound)
+	}
+	if n, bare := m[`weir_isolated_records_total{outcome="dlq"}`], m[`weir_isolated_records_total{outcome="dlq_bare"}`]; n != float64(len(poisons)-1) || bare != 1 {
+		t.Errorf("weir_isolated_records_total: dlq %v, dlq_bare %v; want %d and 1", n, bare, len(poisons)-1)
+	}
+	t.Logf("input records %d (%d poison); aborted transactions (produce) %v", nRecs, len(poisons), aborts)
+}
+
+// noise returns n random bytes.
+func noise(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }
