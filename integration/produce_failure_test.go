@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -49,6 +50,20 @@ func (c *cluster) createChangelog(app, store string, partitions int32) [16]byte 
 		c.t.Fatalf("create topic %s: %v", topic, err)
 	}
 	return resp.ID
+}
+
+// createLimited creates topic with max.message.bytes set to limit: the
+// broker rejects a record batch larger than that (MESSAGE_TOO_LARGE).
+func (c *cluster) createLimited(topic string, partitions int32, limit int) {
+	c.t.Helper()
+	v := strconv.Itoa(limit)
+	resp, err := c.adm.CreateTopic(ctxFor(c.t, setupTimeout), partitions, 1, map[string]*string{"max.message.bytes": &v}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		c.t.Fatalf("create topic %s: %v", topic, err)
+	}
 }
 
 // producesTo reports whether a produce request writes to the topic named
@@ -142,23 +157,8 @@ func TestExactlyOncePoisonOutputIsolated(t *testing.T) {
 	)
 	c := newCluster(t)
 	c.createTopic(in, parts)
-	limit := func(n int) map[string]*string {
-		v := strconv.Itoa(n)
-		return map[string]*string{"max.message.bytes": &v}
-	}
-	for _, tc := range []struct {
-		topic      string
-		partitions int32
-		limit      int
-	}{{out, parts, outLimit}, {engine.DLQTopic(app), 1, dlqLimit}} {
-		resp, err := c.adm.CreateTopic(ctxFor(t, setupTimeout), tc.partitions, 1, limit(tc.limit), tc.topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatalf("create topic %s: %v", tc.topic, err)
-		}
-	}
+	c.createLimited(out, parts, outLimit)
+	c.createLimited(engine.DLQTopic(app), 1, dlqLimit)
 
 	type poison struct {
 		rec  *kgo.Record
@@ -282,4 +282,81 @@ func noise(rng *rand.Rand, n int) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// TestExactlyOncePoisonOutputPolicies isolates a record whose output the
+// broker always rejects under the other error policies: with skip it is
+// skipped (counted, nothing in the dead-letter topic) and every other
+// record's output is exact; with fail Run stops with an error naming it.
+func TestExactlyOncePoisonOutputPolicies(t *testing.T) {
+	t.Parallel()
+	const (
+		in, out  = "pp-in", "pp-out"
+		parts    = 2
+		nRecs    = 300
+		outLimit = 4096
+	)
+	for _, policy := range []engine.ErrorPolicy{engine.OnErrorSkip, engine.OnErrorFail} {
+		t.Run(string(policy), func(t *testing.T) {
+			t.Parallel()
+			app := "eos-poison-" + string(policy)
+			c := newCluster(t)
+			c.createTopic(in, parts)
+			c.createLimited(out, parts, outLimit)
+			rng := rand.New(rand.NewPCG(89, 97))
+			var recs []*kgo.Record
+			var want []kv
+			var poison *kgo.Record
+			for i := range nRecs {
+				key := fmt.Sprintf("k%03d", i%31)
+				rec := &kgo.Record{Topic: in, Key: []byte(key), Value: fmt.Appendf(nil, "v%d", i)}
+				if i == 170 {
+					rec.Value, poison = noise(rng, 2*outLimit), rec
+				} else {
+					want = append(want, kv{key, string(rec.Value)})
+				}
+				recs = append(recs, rec)
+			}
+			c.produce(recs)
+			cfg := engine.DefaultConfig()
+			cfg.Brokers, cfg.AppID, cfg.StateDir, cfg.OnError = []string{c.addr}, app, t.TempDir(), policy
+			cfg.Logger = c.log
+			e, err := engine.New(builtin.Passthrough(in, out), cfg)
+			if err != nil {
+				t.Fatalf("engine.New: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*outputTimeout)
+			defer cancel()
+			if policy == engine.OnErrorFail {
+				err := e.Run(ctx)
+				at := fmt.Sprintf("record %s/%d@%d: ", in, poison.Partition, poison.Offset)
+				reason := fmt.Sprintf("engine: produce to %s[%d]: %s", out, murmur2(out, poison.Key, parts), kerr.MessageTooLarge.Message)
+				if ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), at) || !strings.Contains(err.Error(), reason) {
+					t.Fatalf("Run returned %v (deadline passed: %v), want an error naming %q and %q", err, ctx.Err() != nil, at, reason)
+				}
+				t.Logf("Run: %v", err)
+				return
+			}
+			done := make(chan error, 1)
+			go func() { done <- e.Run(ctx) }()
+			if ok, left := eosWaitDrainedOK(c, app, 2*outputTimeout, nil, in); !ok {
+				t.Fatalf("group %s did not consume and commit all of %s: %s", app, in, left)
+			}
+			sameMultiset(t, "good records' output", kvs(eosReadCommitted(t, c, out, outputTimeout)), want)
+			if dead := c.offsetsOf(engine.DLQTopic(app)); sumOffsets(dead) != 0 {
+				t.Errorf("%s: end offsets %v, want nothing (skip)", engine.DLQTopic(app), dead)
+			}
+			m, err := eosScrape(e.HTTPAddr())
+			if err != nil {
+				t.Fatalf("metrics: %v", err)
+			}
+			if n := m[`weir_isolated_records_total{outcome="skipped"}`]; n != 1 {
+				t.Errorf("weir_isolated_records_total{outcome=\"skipped\"} = %v, want 1", n)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
 }
