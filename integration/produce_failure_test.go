@@ -360,3 +360,48 @@ func TestExactlyOncePoisonOutputPolicies(t *testing.T) {
 		})
 	}
 }
+
+// TestAtLeastOncePoisonOutputStops checks at-least-once against the same
+// poison record: it does not isolate, but a record whose output failed
+// stops the engine before any offset past it is committed, so nothing is
+// lost (a restart processes it again).
+func TestAtLeastOncePoisonOutputStops(t *testing.T) {
+	t.Parallel()
+	const (
+		in, out  = "ap-in", "ap-out"
+		app      = "alo-poison"
+		parts    = 2
+		nRecs    = 300
+		outLimit = 4096
+	)
+	c := newCluster(t)
+	c.createTopic(in, parts)
+	c.createLimited(out, parts, outLimit)
+	rng := rand.New(rand.NewPCG(101, 103))
+	var recs []*kgo.Record
+	var poison *kgo.Record
+	for i := range nRecs {
+		rec := &kgo.Record{Topic: in, Key: fmt.Appendf(nil, "k%03d", i%31), Value: fmt.Appendf(nil, "v%d", i)}
+		if i == 170 {
+			rec.Value, poison = noise(rng, 2*outLimit), rec
+		}
+		recs = append(recs, rec)
+	}
+	c.produce(recs)
+	cfg := engine.DefaultConfig()
+	cfg.Brokers, cfg.AppID, cfg.StateDir, cfg.Guarantee = []string{c.addr}, app, t.TempDir(), engine.AtLeastOnce
+	cfg.Logger = c.log
+	e, err := engine.New(builtin.Passthrough(in, out), cfg)
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*outputTimeout)
+	defer cancel()
+	err = e.Run(ctx)
+	if ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), kerr.MessageTooLarge.Message) {
+		t.Fatalf("Run returned %v (deadline passed: %v), want the produce failure", err, ctx.Err() != nil)
+	}
+	if at := c.committedOf(app, in)[poison.Partition]; at > poison.Offset {
+		t.Errorf("committed offset of %s[%d] is %d, past the record at %d whose output failed", in, poison.Partition, at, poison.Offset)
+	}
+}
