@@ -50,6 +50,16 @@
 // weir.source.topic, weir.source.partition and weir.source.offset (dlq, the
 // default), counted and logged (skip), or stops the engine (fail).
 //
+// Under exactly-once a checkpoint commits only if every record of its
+// transaction was acknowledged. A record whose processing produces
+// something the broker rejects every time (an output larger than the
+// topic's max.message.bytes) would abort its checkpoint forever; after 3
+// such aborts in a row the engine narrows transactions down to the record
+// (isolation) and handles it by the same policy: its dead letter's
+// weir.error is the produce error (without the record's key, value and
+// headers if the full dead letter is rejected too; skipped with an error
+// logged if even that is). weir_isolated_records_total counts them.
+//
 // # Goroutines
 //
 // Run owns every goroutine it starts (errgroup) and returns after they

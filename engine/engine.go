@@ -77,6 +77,10 @@ type Engine struct {
 	force   bool
 	sinceCP int // input records since the last committed checkpoint
 
+	// iso isolates a record that keeps making its checkpoint abort
+	// (exactly-once); see isolation.
+	iso isolation
+
 	produceErr atomic.Pointer[error]
 	fatal      atomic.Pointer[error] // set by callbacks, returned by the loop
 	ready      atomic.Bool
@@ -281,7 +285,7 @@ func (e *Engine) loop(ctx context.Context) error {
 		// Poll at most until the next checkpoint is due, so that
 		// checkpoints and idle-driven watermarks advance without input.
 		pollCtx, cancel := context.WithDeadline(ctx, lastCheckpoint.Add(e.cfg.CommitInterval))
-		fetches := e.cl.PollRecords(pollCtx, e.cfg.MaxPollRecords)
+		fetches := e.cl.PollRecords(pollCtx, e.pollLimit())
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return e.finalCheckpoint()
@@ -311,7 +315,7 @@ func (e *Engine) loop(ctx context.Context) error {
 			e.cl.AllowRebalance()
 			return fatal
 		}
-		if e.force || e.rebalancing.Swap(false) || time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
+		if e.force || e.isolationDue() || e.rebalancing.Swap(false) || time.Since(lastCheckpoint) >= e.cfg.CommitInterval {
 			if err := e.checkpoint(ctx); err != nil {
 				e.cl.AllowRebalance()
 				if ctx.Err() != nil {
@@ -370,6 +374,10 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 			}
 		}
 		last := p.Records[len(p.Records)-1]
+		if e.sess != nil {
+			e.iso.txnRecs += len(p.Records)
+			e.iso.last = last
+		}
 		next := last.Offset + 1
 		t.pos[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: next}
 		t.dirty = true
@@ -413,6 +421,11 @@ func (e *Engine) advance() error {
 // process runs one record through its task and applies the error policy to
 // a bad record. It returns only fatal errors.
 func (e *Engine) process(t *task, rec *kgo.Record) error {
+	if len(e.iso.poison) > 0 {
+		if poison, err := e.setPoisonAside(t, rec); poison {
+			return err
+		}
+	}
 	err := t.rt.Process(rec)
 	if err == nil {
 		return nil
@@ -679,6 +692,7 @@ func (e *Engine) closeClient() {
 	clear(e.tasks)
 	clear(e.byTP)
 	e.inTxn, e.staleRevoke = false, false
+	e.iso.txnRecs, e.iso.last, e.iso.handled = 0, nil, nil
 	e.produceErr.Store(nil)
 	e.publish()
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	standby     *prometheus.CounterVec
 	aborts      *prometheus.CounterVec
 	perCP       prometheus.Histogram
+	isolated    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -66,9 +67,13 @@ func newMetrics() *metrics {
 			Name: "weir_checkpoint_records", Help: "Input records per committed checkpoint.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 12),
 		}),
+		isolated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_isolated_records_total", Help: "Input records isolated because their checkpoint failed every time they were in it (a produce the broker rejects), by outcome (dlq; dlq_bare: the dead letter was rejected too, so it has no key, value or headers of the record; skipped).",
+		}, []string{"outcome"}),
 	}
 	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.standby, m.aborts, m.perCP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.isolated)
 	return m
 }
 

@@ -22,10 +22,11 @@ import (
 //   - the loop begins a transaction before it hands a batch to the tasks,
 //     so every output, changelog record, control record and dead letter of
 //     the batch is in it;
-//   - a checkpoint ends it: the session flushes, commits the consumed
-//     offsets in the transaction (TxnOffsetCommit with the group
-//     generation, so a zombie is fenced), heartbeats, and commits with
-//     EndTxn, or aborts when the group moved on meanwhile;
+//   - a checkpoint ends it: it flushes, and aborts if any record of the
+//     transaction failed (flush, then decide); otherwise the session
+//     commits the consumed offsets in the transaction (TxnOffsetCommit
+//     with the group generation, so a zombie is fenced), heartbeats, and
+//     commits with EndTxn, or aborts when the group moved on meanwhile;
 //   - only after a commit is state applied to Badger (applyState);
 //   - after an abort the session has rewound the consumer to the committed
 //     offsets, and the engine drops every task's dirty state and rebuilds
@@ -78,11 +79,6 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 	if !e.inTxn {
 		return true, nil
 	}
-	try, cause := kgo.TryCommit, "rebalance"
-	if p := e.produceErr.Load(); p != nil {
-		try, cause = kgo.TryAbort, "produce"
-		e.log.Warn("aborting transaction", "err", *p)
-	}
 	// End waits for a heartbeat. If the member was lost meanwhile, the
 	// heartbeat never comes (franz-go runs the lost callback only after
 	// AllowRebalance, which the loop cannot call from inside End): the
@@ -92,14 +88,32 @@ func (e *Engine) endTxn(ctx context.Context) (bool, error) {
 	// for a long time (dead connections), so End is also bounded outright.
 	endCtx, cancel := context.WithTimeout(ctx, max(2*e.cfg.SessionTimeout, 10*time.Second))
 	e.endCancel.Store(&cancel)
+	// Flush, then decide: a record that fails while the transaction's
+	// last records are flushed (End would flush them itself, after the
+	// decision) must abort it, or its input offsets commit without it.
+	if err := e.cl.Flush(endCtx); err != nil {
+		e.endCancel.Store(nil)
+		cancel()
+		e.m.aborts.WithLabelValues("error").Inc()
+		e.isolationEnded(false, nil)
+		return false, fmt.Errorf("%w: end transaction: flush: %w", errRecreate, err)
+	}
+	try, cause := kgo.TryCommit, "rebalance"
+	var produceErr error
+	if p := e.produceErr.Load(); p != nil {
+		try, cause, produceErr = kgo.TryAbort, "produce", *p
+		e.log.Warn("aborting transaction", "err", produceErr)
+	}
 	committed, err := e.sess.End(endCtx, try)
 	e.endCancel.Store(nil)
 	cancel()
 	e.inTxn = false
 	if err != nil {
 		e.m.aborts.WithLabelValues("error").Inc()
+		e.isolationEnded(false, nil)
 		return false, fmt.Errorf("%w: end transaction: %w", errRecreate, err)
 	}
+	e.isolationEnded(committed, produceErr)
 	if !committed {
 		e.m.aborts.WithLabelValues(cause).Inc()
 		e.aborted()
