@@ -47,6 +47,8 @@ type Context struct {
 	now       time.Time // processing time of the current batch
 	tracker   *windows.Tracker
 	stores    map[string]struct{}
+	ts        int64      // event time of the record (or timer) being processed; Unknown if none
+	sweeps    []ttlSweep // stores of TTL handles, swept at checkpoints (ttl.go)
 }
 
 // AppID returns the application id.
@@ -120,7 +122,7 @@ func (s *Subtopology) NewTask(env TaskEnv) (*Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topology: task %s: %w", env.Task, err)
 	}
-	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: windows.Unknown, tracker: tracker, now: env.Now()}
+	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: windows.Unknown, ts: windows.Unknown, tracker: tracker, now: env.Now()}
 	for _, st := range s.Stores {
 		ctx.stores[st] = struct{}{}
 	}
