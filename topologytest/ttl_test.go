@@ -21,8 +21,8 @@ const (
 )
 
 // dedup passes on the first record of each key and drops the key's
-// records until dedupTTL of event time after it.
-func dedup() *topology.Topology {
+// records for ttl after it.
+func dedup(ttl state.TTL) *topology.Topology {
 	top := topology.New()
 	str := serde.String()
 	s := topology.Source(top, dedupIn, str, str)
@@ -31,7 +31,7 @@ func dedup() *topology.Topology {
 		if err != nil {
 			return nil, err
 		}
-		seen := state.NewValue(st, serde.Int64(), state.WithTTL(state.EventTimeTTL(dedupTTL), ctx))
+		seen := state.NewValue(st, serde.Int64(), state.WithTTL(ttl, ctx))
 		return func(ctx *topology.Context, r topology.Record[string, string], out func(topology.Record[string, string]) error) error {
 			_, dup, err := seen.Get([]byte(r.Key))
 			if err != nil || dup {
@@ -48,7 +48,7 @@ func dedup() *topology.Topology {
 }
 
 func TestDedupWithEventTimeTTL(t *testing.T) {
-	d, err := topologytest.New(dedup(), topologytest.AppID("dd"), topologytest.Partitions(1))
+	d, err := topologytest.New(dedup(state.EventTimeTTL(dedupTTL)), topologytest.AppID("dd"), topologytest.Partitions(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,4 +122,51 @@ func values(t *testing.T, d *topologytest.Driver) []string {
 		got = append(got, r.Value)
 	}
 	return got
+}
+
+// In processing time a duplicate is dropped until the wall clock passes
+// the first record's processing time plus the TTL, whatever the records'
+// timestamps; a checkpoint with no input sweeps what expired.
+func TestDedupWithProcessingTimeTTL(t *testing.T) {
+	d, err := topologytest.New(dedup(state.ProcessingTimeTTL(dedupTTL)), topologytest.AppID("dd"), topologytest.Partitions(1), topologytest.StartTime(time.UnixMilli(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe := func(key string, at int64) {
+		t.Helper()
+		if err := d.Pipe(dedupIn, 0, []byte(key), []byte(fmt.Sprintf("%s@%d", key, at)), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance := func(dt time.Duration) {
+		t.Helper()
+		if err := d.AdvanceTime(dt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipe("a", 0)
+	advance(5 * time.Second)
+	pipe("a", 1_000_000) // event time far ahead: no matter
+	pipe("b", 1)
+	advance(5*time.Second - time.Millisecond)
+	pipe("a", 2) // 9.999s after a's first record
+	advance(time.Millisecond)
+	pipe("a", 3) // 10s: expired
+	want := []string{"a@0", "b@1", "a@3"}
+	if got := values(t, d); !slices.Equal(got, want) {
+		t.Fatalf("output %q, want %q", got, want)
+	}
+	if err := d.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.StoreLen(dedupStore); n != 2 {
+		t.Fatalf("%d keys in %s, want 2 (a, b)", n, dedupStore)
+	}
+	advance(5 * time.Second) // b expired (written at 5s), a not (10s)
+	if err := d.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.StoreLen(dedupStore); n != 1 {
+		t.Fatalf("%d keys in %s after b's TTL, want 1 (a)", n, dedupStore)
+	}
 }
