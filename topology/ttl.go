@@ -18,8 +18,9 @@ var (
 	_ state.SweepScheduler = (*Context)(nil)
 )
 
-// state.UnknownTime and windows.Unknown are the same sentinel.
-const _ = uint64(state.UnknownTime - windows.Unknown)
+// state.UnknownTime and windows.Unknown are the same sentinel (a
+// difference either way would be a negative constant: no compile).
+const _ = uint64(state.UnknownTime-windows.Unknown) + uint64(windows.Unknown-state.UnknownTime)
 
 // SweepLimit is how many entries of each store with TTL handles a task
 // examines for expired values at a checkpoint (Task.SweepExpired), going
