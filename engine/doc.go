@@ -29,8 +29,10 @@
 // and when the commit interval has passed, or a task's write cache is
 // full, takes a checkpoint — the one commit point:
 //
-//  1. every task's dirty state goes to its changelog partitions, and
-//     watermark control records to the repartition topics it feeds;
+//  1. every task sweeps a bounded number of expired TTL values
+//     (topology.Task.SweepExpired), then its dirty state (with those
+//     deletes) goes to its changelog partitions, and watermark control
+//     records to the repartition topics it feeds;
 //  2. the producer is flushed (every output acknowledged);
 //  3. the consumed offsets are committed;
 //  4. only then the dirty state is applied to Badger together with the

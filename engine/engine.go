@@ -536,6 +536,9 @@ func (e *Engine) commit(ctx context.Context) error {
 	if e.sess != nil && !e.inTxn {
 		return nil // nothing ran since the last transaction ended
 	}
+	if err := e.sweepExpired(); err != nil {
+		return err
+	}
 	if err := e.produceChangelogs(); err != nil {
 		return err
 	}

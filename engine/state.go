@@ -108,6 +108,18 @@ func (e *Engine) produceChangelogs() error {
 	return nil
 }
 
+// sweepExpired deletes, in each task, a bounded number of expired values
+// of its TTL handles' stores (topology.Task.SweepExpired), at the barrier,
+// so that produceChangelogs writes their tombstones into this checkpoint.
+func (e *Engine) sweepExpired() error {
+	for _, t := range e.tasks {
+		if _, err := t.rt.SweepExpired(); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	return nil
+}
+
 // applyState writes each task's dirty state to Badger with its checkpoint
 // record, after the checkpoint's outputs and offsets are committed.
 func (e *Engine) applyState(id uint64) error {

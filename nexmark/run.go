@@ -285,6 +285,9 @@ func Run(ctx context.Context, t *topology.Topology, inputs []Input, cfg RunConfi
 			if rt.st == nil {
 				continue
 			}
+			if _, err := rt.rt.SweepExpired(); err != nil { // as the engine, before the changelogs
+				return 0, err
+			}
 			err := rt.st.ForEachDirty(func(store string, key, value []byte, deleted bool) error {
 				rec := &kgo.Record{Topic: changelog.Topic(cfg.AppID, store), Partition: rt.id.Partition, Key: append([]byte(nil), key...)}
 				if !deleted {

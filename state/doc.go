@@ -111,13 +111,34 @@
 //
 // # TTL
 //
-// WithTTL gives a handle a TTL in event time (Clock.EventTime, the task's
-// watermark) or processing time (Clock.ProcessingTime, the wall clock).
-// Every write sets expiry = now + After. A read of an expired value
-// returns absent and deletes it, so the delete reaches the changelog as a
-// tombstone with the next checkpoint. A Sweeper deletes expired values
-// nobody reads, examining a bounded number of entries per call and
-// resuming where it stopped; the engine calls it at checkpoints.
+// WithTTL(ttl, clock) gives a handle a TTL with Flink's semantics: a value
+// expires a duration after its last write (OnCreateAndWrite; with
+// TTL.RefreshOnRead also after its last live read, Flink's
+// OnReadAndWrite), measured in a time domain chosen explicitly, by
+// building the TTL with EventTimeTTL or ProcessingTimeTTL (the zero TTL
+// is ErrInvalidTTL). In a topology the clock is the task's
+// *topology.Context.
+//
+//   - Event time: a write counts from the record's timestamp
+//     (Clock.Timestamp; the watermark for a write with no record, and
+//     ErrNoEventTime if that is unknown too) and keeps the later of the
+//     old and the new expiry, so records out of order never shorten a
+//     value's life. A value is expired once the watermark reaches
+//     expiry; while the watermark is unknown (UnknownTime) nothing is.
+//   - Processing time: a write counts from Clock.ProcessingTime, and a
+//     value is expired once the wall clock reaches its expiry.
+//
+// A read of an expired value returns absent and deletes it, so the delete
+// reaches the changelog as a tombstone with the next checkpoint. Values
+// nobody reads are deleted by a Sweeper, which examines a bounded number
+// of entries per call and resumes where it stopped: a handle opened with
+// a TTL schedules its store with its clock if the clock is a
+// SweepScheduler, and the task context sweeps every scheduled store at
+// each checkpoint barrier (topology.Task.SweepExpired), so the tombstones
+// are in that checkpoint's transaction. Use one TTL domain per store: a
+// sweeper judges every entry of its store in its own domain. The value
+// encoding is the same as before TTLs were measured this way: stored
+// values keep their expiry.
 //
 // # Memory
 //

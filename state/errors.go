@@ -30,8 +30,13 @@ var ErrBadCheckpoint = errors.New("state: bad checkpoint record")
 var ErrBadValue = errors.New("state: bad handle value encoding")
 
 // ErrInvalidTTL is returned by every method of a handle constructed with an
-// invalid WithTTL option (non-positive duration, nil clock, unknown domain).
+// invalid WithTTL option (the zero TTL, a duration under 1ms, a nil clock).
 var ErrInvalidTTL = errors.New("state: invalid TTL")
+
+// ErrNoEventTime is returned by a write through a handle with an
+// event-time TTL when its Clock knows no event time: no record is being
+// processed (a processing-time timer) and the watermark is unknown.
+var ErrNoEventTime = errors.New("state: event-time TTL: the write has no event time (no record timestamp, watermark unknown)")
 
 // ErrFormat is returned by Open for a directory written in an on-disk
 // format this version does not read.

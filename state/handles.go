@@ -17,17 +17,20 @@ type handleCfg struct {
 	err    error // from an invalid option; returned by every method
 }
 
-func newHandleCfg(opts []HandleOpt) handleCfg {
+func newHandleCfg(s Store, opts []HandleOpt) handleCfg {
 	var c handleCfg
 	for _, o := range opts {
 		o.apply(&c)
+	}
+	if ss, ok := c.clock.(SweepScheduler); ok && c.hasTTL {
+		ss.ScheduleSweep(s, c.ttl.domain)
 	}
 	return c
 }
 
 // read returns the payload under key, or ok=false if it is absent or
-// expired; an expired value is deleted. The payload is valid until the next
-// call on s.
+// expired; an expired value is deleted, a live one refreshed if the TTL
+// says so. The payload is valid until the next call on s.
 func (h *handleCfg) read(s Store, key []byte) (payload []byte, ok bool, err error) {
 	if h.err != nil {
 		return nil, false, h.err
@@ -43,33 +46,76 @@ func (h *handleCfg) read(s Store, key []byte) (payload []byte, ok bool, err erro
 	if err != nil {
 		return nil, false, err
 	}
-	if h.expired(exp, has) {
+	if !h.hasTTL || !has {
+		return payload, true, nil
+	}
+	if h.expired(exp) {
 		if err := s.Delete(key); err != nil {
 			return nil, false, err
 		}
 		return nil, false, nil
 	}
+	if env, ok := h.refreshed(payload, exp); ok {
+		if err := s.Put(key, env); err != nil {
+			return nil, false, err
+		}
+		return env[1+8:], true, nil
+	}
 	return payload, true, nil
 }
 
-func (h *handleCfg) expired(exp int64, has bool) bool {
-	return h.hasTTL && has && now(h.clock, h.ttl.Domain) >= exp
+// expired reports whether expiry exp has passed (never while the
+// watermark of an event-time TTL is unknown).
+func (h *handleCfg) expired(exp int64) bool {
+	t, known := expiryTime(h.clock, h.ttl.domain)
+	return known && t >= exp
 }
 
-// envelope wraps payload with the expiry a write now gets.
-func (h *handleCfg) envelope(dst, payload []byte) []byte {
-	if !h.hasTTL {
-		return appendEnvelope(dst, 0, false, payload)
+// refreshed returns the envelope of payload with its expiry (exp)
+// renewed by a read, if the TTL refreshes on read and the expiry moves.
+func (h *handleCfg) refreshed(payload []byte, exp int64) ([]byte, bool) {
+	if !h.ttl.refreshOnRead {
+		return nil, false
 	}
-	exp := satAdd(now(h.clock, h.ttl.Domain), h.ttl.After.Milliseconds())
-	return appendEnvelope(dst, exp, true, payload)
+	t, ok := writeTime(h.clock, h.ttl.domain)
+	if !ok {
+		return nil, false
+	}
+	renewed := satAdd(t, h.ttl.after.Milliseconds())
+	if renewed <= exp {
+		return nil, false
+	}
+	return appendEnvelope(nil, renewed, true, payload), true
 }
 
+// write stores payload under key with the expiry a write now gets: from
+// the write's time (see writeTime), and in event time never earlier than
+// the value's current expiry, so that a record out of order does not
+// shorten the life a later record gave it.
 func (h *handleCfg) write(s Store, key, payload []byte) error {
 	if h.err != nil {
 		return h.err
 	}
-	return s.Put(key, h.envelope(nil, payload))
+	if !h.hasTTL {
+		return s.Put(key, appendEnvelope(nil, 0, false, payload))
+	}
+	t, ok := writeTime(h.clock, h.ttl.domain)
+	if !ok {
+		return ErrNoEventTime
+	}
+	exp := satAdd(t, h.ttl.after.Milliseconds())
+	if h.ttl.domain == EventTime {
+		raw, err := s.Get(key)
+		switch {
+		case err == nil:
+			if _, old, has, err := decodeEnvelope(raw); err == nil && has && old > exp {
+				exp = old
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
+	return s.Put(key, appendEnvelope(nil, exp, true, payload))
 }
 
 func (h *handleCfg) clear(s Store, key []byte) error {
@@ -91,7 +137,7 @@ type Value[T any] struct {
 // NewValue returns a Value over s that encodes values with sd. The store
 // key is the key passed to each method, unchanged.
 func NewValue[T any](s Store, sd serde.Serde[T], opts ...HandleOpt) *Value[T] {
-	return &Value[T]{s: s, sd: sd, h: newHandleCfg(opts)}
+	return &Value[T]{s: s, sd: sd, h: newHandleCfg(s, opts)}
 }
 
 // Get returns the value under key, and false if there is none (or it
@@ -137,7 +183,7 @@ type Map[MK, MV any] struct {
 // NewMap returns a Map over s with the given map-key and map-value serdes.
 // A TTL applies to each map entry on its own.
 func NewMap[MK, MV any](s Store, mk serde.Serde[MK], mv serde.Serde[MV], opts ...HandleOpt) *Map[MK, MV] {
-	return &Map[MK, MV]{s: s, mk: mk, mv: mv, h: newHandleCfg(opts)}
+	return &Map[MK, MV]{s: s, mk: mk, mv: mv, h: newHandleCfg(s, opts)}
 }
 
 func mapPrefix(key []byte) []byte {
@@ -203,7 +249,8 @@ func (m *Map[MK, MV]) Delete(key []byte, mk MK) error {
 }
 
 // Range calls fn for every live entry of the map under key, in the byte
-// order of the encoded map keys. Expired entries are deleted, not visited.
+// order of the encoded map keys. Expired entries are deleted, not visited
+// (and, with RefreshOnRead, visited ones refreshed).
 // The entries are read before fn is first called, so fn may modify the
 // Map. An error from fn stops the walk and is returned.
 func (m *Map[MK, MV]) Range(key []byte, fn func(mk MK, mv MV) error) error {
@@ -212,16 +259,21 @@ func (m *Map[MK, MV]) Range(key []byte, fn func(mk MK, mv MV) error) error {
 	}
 	prefix := mapPrefix(key)
 	type kv struct{ k, v []byte }
-	var live []kv
+	var live, refresh []kv
 	var expired [][]byte
 	err := m.s.Scan(prefix, func(k, v []byte) error {
 		p, exp, has, err := decodeEnvelope(v)
 		if err != nil {
 			return err
 		}
-		if m.h.expired(exp, has) {
-			expired = append(expired, bytes.Clone(k))
-			return nil
+		if m.h.hasTTL && has {
+			if m.h.expired(exp) {
+				expired = append(expired, bytes.Clone(k))
+				return nil
+			}
+			if env, ok := m.h.refreshed(p, exp); ok {
+				refresh = append(refresh, kv{bytes.Clone(k), env})
+			}
 		}
 		live = append(live, kv{bytes.Clone(k[len(prefix):]), bytes.Clone(p)})
 		return nil
@@ -231,6 +283,11 @@ func (m *Map[MK, MV]) Range(key []byte, fn func(mk MK, mv MV) error) error {
 	}
 	for _, k := range expired {
 		if err := m.s.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, e := range refresh {
+		if err := m.s.Put(e.k, e.v); err != nil {
 			return err
 		}
 	}
@@ -284,7 +341,7 @@ type List[T any] struct {
 // NewList returns a List over s that encodes elements with sd. A TTL
 // applies to the whole list and is refreshed by every Append.
 func NewList[T any](s Store, sd serde.Serde[T], opts ...HandleOpt) *List[T] {
-	return &List[T]{s: s, sd: sd, h: newHandleCfg(opts)}
+	return &List[T]{s: s, sd: sd, h: newHandleCfg(s, opts)}
 }
 
 // Get returns the list under key; nil if there is none.

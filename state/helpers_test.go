@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -113,8 +114,18 @@ func dirtyOf(t testing.TB, task *Task) []dirtyRec {
 	return out
 }
 
-// fakeClock is a Clock the test sets.
-type fakeClock struct{ event, proc int64 }
+// fakeClock is a Clock the test sets: ts is the record's timestamp, wm
+// the watermark, proc the wall clock (epoch ms). It records the sweeps
+// scheduled on it.
+type fakeClock struct {
+	ts, wm, proc int64
+	sweeps       []TimeDomain
+}
 
-func (c *fakeClock) EventTime() int64      { return c.event }
-func (c *fakeClock) ProcessingTime() int64 { return c.proc }
+func newFakeClock() *fakeClock { return &fakeClock{ts: UnknownTime, wm: UnknownTime} }
+
+func (c *fakeClock) Timestamp() int64          { return c.ts }
+func (c *fakeClock) Watermark() int64          { return c.wm }
+func (c *fakeClock) ProcessingTime() time.Time { return time.UnixMilli(c.proc) }
+
+func (c *fakeClock) ScheduleSweep(_ Store, d TimeDomain) { c.sweeps = append(c.sweeps, d) }

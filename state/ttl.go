@@ -9,24 +9,46 @@ import (
 	"time"
 )
 
-// Clock supplies the current time to typed handles with a TTL. Both
-// methods return epoch milliseconds. The engine supplies the task's
-// watermark as EventTime and the wall clock as ProcessingTime; tests
-// supply their own.
+// UnknownTime is the time a Clock returns while it knows none: before the
+// first watermark, or for the record time when no record is being
+// processed. It equals windows.Unknown.
+const UnknownTime int64 = math.MinInt64
+
+// Clock tells typed handles with a TTL what time it is. *topology.Context
+// is the Clock of a task: pass it to WithTTL.
 //
 // Threading: called from the task's goroutine only.
 type Clock interface {
-	EventTime() int64
-	ProcessingTime() int64
+	// Timestamp returns the event time (epoch ms) of the record being
+	// processed, or of the event-time timer firing; UnknownTime when
+	// there is neither (a processing-time timer).
+	Timestamp() int64
+	// Watermark returns the task's event-time watermark (epoch ms), or
+	// UnknownTime while it is unknown.
+	Watermark() int64
+	// ProcessingTime returns the wall clock.
+	ProcessingTime() time.Time
 }
 
-// TimeDomain says which of a Clock's times a TTL is measured in.
+// SweepScheduler is implemented by Clocks that sweep expired values:
+// opening a handle with a TTL over a Store tells its Clock, if it is one,
+// to sweep that Store (with a Sweeper in the TTL's domain). Scheduling the
+// same Store and domain again must have no further effect.
+// *topology.Context is one; it sweeps at every checkpoint.
+//
+// Threading: called from the task's goroutine only.
+type SweepScheduler interface {
+	ScheduleSweep(s Store, domain TimeDomain)
+}
+
+// TimeDomain says in which time a TTL is measured.
 type TimeDomain uint8
 
 const (
-	// EventTime measures a TTL against Clock.EventTime (the watermark).
+	// EventTime measures a TTL in event time: a write at the record's
+	// timestamp, expiry against the watermark.
 	EventTime TimeDomain = iota + 1
-	// ProcessingTime measures a TTL against Clock.ProcessingTime.
+	// ProcessingTime measures a TTL in processing time (the wall clock).
 	ProcessingTime
 )
 
@@ -40,13 +62,40 @@ func (d TimeDomain) String() string {
 	return fmt.Sprintf("TimeDomain(%d)", uint8(d))
 }
 
-// TTL is a time to live: a value expires After its last write, measured in
-// Domain. Expiry is refreshed by every write (create and update), not by
-// reads.
+// TTL is a time to live, as Flink's StateTtlConfig: a value expires a
+// duration after its last write (and, with RefreshOnRead, its last read),
+// in event time or processing time. Build one with EventTimeTTL or
+// ProcessingTimeTTL; the zero TTL is invalid.
 type TTL struct {
-	After  time.Duration
-	Domain TimeDomain
+	after         time.Duration
+	domain        TimeDomain
+	refreshOnRead bool
 }
+
+// EventTimeTTL is a TTL in event time: a value written while processing a
+// record with timestamp t expires when the task's watermark reaches
+// t + after (a write from a processing-time timer counts at the
+// watermark). While the watermark is unknown nothing expires. Records out
+// of order never shorten a value's life: a write keeps the later of the
+// old and the new expiry.
+func EventTimeTTL(after time.Duration) TTL { return TTL{after: after, domain: EventTime} }
+
+// ProcessingTimeTTL is a TTL in processing time: a value written at wall
+// clock time t expires at t + after.
+func ProcessingTimeTTL(after time.Duration) TTL {
+	return TTL{after: after, domain: ProcessingTime}
+}
+
+// RefreshOnRead returns the TTL that also restarts a value's life when a
+// read finds it live (Flink's OnReadAndWrite; the default is
+// OnCreateAndWrite). The refresh is a write: it reaches the changelog.
+func (t TTL) RefreshOnRead() TTL { t.refreshOnRead = true; return t }
+
+// After returns the TTL's duration.
+func (t TTL) After() time.Duration { return t.after }
+
+// Domain returns the time the TTL is measured in.
+func (t TTL) Domain() TimeDomain { return t.domain }
 
 // HandleOpt configures a typed handle.
 type HandleOpt interface{ apply(*handleCfg) }
@@ -55,20 +104,22 @@ type handleOptFunc func(*handleCfg)
 
 func (f handleOptFunc) apply(c *handleCfg) { f(c) }
 
-// WithTTL makes values written through the handle expire ttl.After after
-// their last write, by clock's time in ttl.Domain. An expired value reads
-// as absent and is deleted on that read (the delete reaches the changelog
-// as a tombstone); a Sweeper deletes expired values nobody reads.
-// Default: no TTL. An invalid ttl (After not positive, unknown Domain) or a
-// nil clock makes every method of the handle return ErrInvalidTTL.
+// WithTTL makes values written through the handle expire as ttl says, by
+// clock (in a topology: the task's *topology.Context). An expired value
+// reads as absent and is deleted on that read (the delete reaches the
+// changelog as a tombstone). If clock is a SweepScheduler, the handle's
+// Store is scheduled for sweeping, so expired values nobody reads are
+// deleted too. Default: no TTL. An invalid ttl (the zero TTL, a duration
+// under a millisecond) or a nil clock makes every method of the handle
+// return ErrInvalidTTL.
 func WithTTL(ttl TTL, clock Clock) HandleOpt {
 	return handleOptFunc(func(c *handleCfg) {
 		var errs []error
-		if ttl.After <= 0 {
-			errs = append(errs, fmt.Errorf("%w: After is %v, want a positive duration", ErrInvalidTTL, ttl.After))
+		if ttl.after < time.Millisecond {
+			errs = append(errs, fmt.Errorf("%w: duration %v, want at least 1ms", ErrInvalidTTL, ttl.after))
 		}
-		if ttl.Domain != EventTime && ttl.Domain != ProcessingTime {
-			errs = append(errs, fmt.Errorf("%w: Domain is %v, want EventTime or ProcessingTime", ErrInvalidTTL, ttl.Domain))
+		if ttl.domain != EventTime && ttl.domain != ProcessingTime {
+			errs = append(errs, fmt.Errorf("%w: no time domain: build the TTL with EventTimeTTL or ProcessingTimeTTL", ErrInvalidTTL))
 		}
 		if clock == nil {
 			errs = append(errs, fmt.Errorf("%w: clock is nil", ErrInvalidTTL))
@@ -81,12 +132,32 @@ func WithTTL(ttl TTL, clock Clock) HandleOpt {
 	})
 }
 
-// now returns the clock's time in domain d.
-func now(clock Clock, d TimeDomain) int64 {
+// expiryTime returns the time expiries are judged against in domain d:
+// the watermark in event time, the wall clock in processing time. ok is
+// false while the watermark is unknown: then nothing is expired.
+func expiryTime(clock Clock, d TimeDomain) (t int64, ok bool) {
 	if d == EventTime {
-		return clock.EventTime()
+		wm := clock.Watermark()
+		return wm, wm != UnknownTime
 	}
-	return clock.ProcessingTime()
+	return clock.ProcessingTime().UnixMilli(), true
+}
+
+// writeTime returns the time a write (or refresh) happens in domain d:
+// the record's timestamp in event time (the watermark when there is no
+// record), the wall clock in processing time. ok is false when event time
+// knows neither.
+func writeTime(clock Clock, d TimeDomain) (t int64, ok bool) {
+	if d == ProcessingTime {
+		return clock.ProcessingTime().UnixMilli(), true
+	}
+	if ts := clock.Timestamp(); ts != UnknownTime {
+		return ts, true
+	}
+	if wm := clock.Watermark(); wm != UnknownTime {
+		return wm, true
+	}
+	return 0, false
 }
 
 // satAdd returns a+b clamped to the int64 range.
@@ -149,9 +220,11 @@ type Sweeper struct {
 	cursor []byte // next key to examine; nil: the start
 }
 
-// NewSweeper returns a Sweeper over s, a store written by typed handles,
-// that compares stored expiries with clock's time in domain. Values
-// without an expiry, and values not in the handle encoding, are kept.
+// NewSweeper returns a Sweeper over s, a store written by typed handles
+// with a TTL in domain, that judges stored expiries by clock as the
+// handles do (in event time, nothing expires while the watermark is
+// unknown). Values without an expiry, and values not in the handle
+// encoding, are kept.
 func NewSweeper(s Store, domain TimeDomain, clock Clock) *Sweeper {
 	return &Sweeper{s: s, domain: domain, clock: clock}
 }
@@ -160,16 +233,17 @@ var errStopSweep = errors.New("state: sweep limit reached")
 
 // Sweep examines at most limit entries from where the last call stopped
 // (wrapping to the start after the last key) and deletes the expired ones.
-// It returns how many it deleted. If s does not implement FromScanner, each
-// call also reads (without counting) the keys before its cursor.
+// It returns how many it deleted. In event time with an unknown watermark
+// it examines nothing. If s does not implement FromScanner, each call also
+// reads (without counting) the keys before its cursor.
 func (sw *Sweeper) Sweep(limit int) (deleted int, err error) {
 	if sw.clock == nil || (sw.domain != EventTime && sw.domain != ProcessingTime) {
 		return 0, fmt.Errorf("%w: sweeper needs a clock and a valid domain", ErrInvalidTTL)
 	}
-	if limit <= 0 {
+	t, known := expiryTime(sw.clock, sw.domain)
+	if limit <= 0 || !known {
 		return 0, nil
 	}
-	t := now(sw.clock, sw.domain)
 	var (
 		examined int
 		last     []byte

@@ -58,9 +58,24 @@
 // (Task.Process), moves its watermark at batch boundaries (Task.Advance,
 // which also fires due windows and timers, then empties every Combine, so
 // that nothing is held in memory at a checkpoint) and collects the
-// watermark control records it owes downstream (Task.Controls). Control
+// watermark control records it owes downstream (Task.Controls) and,
+// before each checkpoint, sweeps expired TTL values (Task.SweepExpired). Control
 // records are consumed by repartition sources and never reach user
 // functions.
+//
+// # State with a TTL
+//
+// The task's *Context is the Clock of state handles with a TTL:
+//
+//	seen := state.NewValue(st, serde.Int64(), state.WithTTL(state.EventTimeTTL(time.Hour), ctx))
+//
+// Context.Timestamp is the event time a write counts from (the record's in
+// Process, the timer's in an event-time OnTimer, none in a processing-time
+// one), Context.Watermark the time expiry is judged against. Opening such
+// a handle schedules its store for sweeping: Task.SweepExpired, which the
+// engine and the test driver call at every checkpoint barrier, deletes up
+// to SweepLimit entries' worth of expired values per store (tombstones in
+// that checkpoint's changelog).
 //
 // Sinks place keyed records with Kafka's murmur2, as Java producers do;
 // records without a key go to one partition for StickyBytes (16 KiB),

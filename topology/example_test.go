@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/serde"
+	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/windows"
 )
@@ -43,4 +44,39 @@ func Example() {
 	// Output:
 	// 0 clicks []
 	// 1 clicks-app-count-repartition [count-store]
+}
+
+// A Process that drops every record whose key it saw within the last hour
+// of event time: a value state with a TTL, the task context as its clock.
+// Expiry counts from each record's timestamp and is judged against the
+// watermark (nothing expires while it is unknown); the engine sweeps keys
+// nobody reads again at its checkpoints.
+func ExampleProcess_dedupWithTTL() {
+	t := topology.New()
+	events := topology.Source(t, "events", serde.String(), serde.String())
+	unique := topology.Process(events, func(ctx *topology.Context) (topology.ProcessFunc[string, string, string, string], error) {
+		st, err := ctx.Store("dedup-seen")
+		if err != nil {
+			return nil, err
+		}
+		seen := state.NewValue(st, serde.Int64(), state.WithTTL(state.EventTimeTTL(time.Hour), ctx))
+		return func(ctx *topology.Context, r topology.Record[string, string], out func(topology.Record[string, string]) error) error {
+			if _, dup, err := seen.Get([]byte(r.Key)); err != nil || dup {
+				return err
+			}
+			if err := seen.Set([]byte(r.Key), r.Timestamp); err != nil {
+				return err
+			}
+			return out(r)
+		}, nil
+	}, topology.Named("dedup"), topology.Stores("dedup-seen"))
+	topology.To(topology.WithSerdes(unique, serde.String(), serde.String()), "unique-events")
+
+	plan, err := t.Build("dedup-app")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(plan.Subtopologies[0].Stores)
+	// Output: [dedup-seen]
 }

@@ -40,7 +40,11 @@ func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO
 		}
 		out := func(r Record[KO, VO]) error { return next(tb.ctx, r) }
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
-			if err := fn(ctx, r, out); err != nil {
+			prev := ctx.ts // restored: an upstream Process in the task may go on after out
+			ctx.ts = r.Timestamp
+			err := fn(ctx, r, out)
+			ctx.ts = prev
+			if err != nil {
 				return operatorError(n.name, err)
 			}
 			return nil

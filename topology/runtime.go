@@ -47,6 +47,8 @@ type Context struct {
 	now       time.Time // processing time of the current batch
 	tracker   *windows.Tracker
 	stores    map[string]struct{}
+	ts        int64      // event time of the record (or timer) being processed; Unknown if none
+	sweeps    []ttlSweep // stores of TTL handles, swept at checkpoints (ttl.go)
 }
 
 // AppID returns the application id.
@@ -94,6 +96,7 @@ type Task struct {
 	repartition []string
 	lastControl windows.ControlRecord
 	sentAt      time.Time // zero: nothing sent yet
+	seeded      bool      // watermarks were seeded since the last Process
 }
 
 // controlResend is how often an unchanged control record is sent again, so
@@ -120,7 +123,7 @@ func (s *Subtopology) NewTask(env TaskEnv) (*Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topology: task %s: %w", env.Task, err)
 	}
-	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: windows.Unknown, tracker: tracker, now: env.Now()}
+	ctx := &Context{env: env, stores: make(map[string]struct{}), watermark: windows.Unknown, ts: windows.Unknown, tracker: tracker, now: env.Now()}
 	for _, st := range s.Stores {
 		ctx.stores[st] = struct{}{}
 	}
@@ -216,6 +219,7 @@ func (t *Task) SetCaughtUp(topic string, caughtUp bool) {
 // partition to show data (or go idle) before its windows close again.
 func (t *Task) SeedWatermark(topic string, partition int32, wm int64) {
 	t.ctx.tracker.Seed(windows.PartitionKey{Topic: topic, Partition: partition}, wm)
+	t.seeded = true
 }
 
 // SeedUpstreamWatermark starts what upstream task said a repartition
@@ -224,6 +228,7 @@ func (t *Task) SeedWatermark(topic string, partition int32, wm int64) {
 // watermark again (one with quiet input would announce none).
 func (t *Task) SeedUpstreamWatermark(topic string, partition int32, upstream string, wm int64) {
 	t.ctx.tracker.SeedUpstream(windows.PartitionKey{Topic: topic, Partition: partition}, upstream, wm)
+	t.seeded = true
 }
 
 // Watermarks returns the per-partition watermark status, for the API.
@@ -256,6 +261,15 @@ func (t *Task) Process(rec *kgo.Record) error {
 	fn, ok := t.sources[rec.Topic]
 	if !ok {
 		return fmt.Errorf("topology: task %s does not read topic %q", t.ID, rec.Topic)
+	}
+	if t.seeded {
+		// The first batch after a restart is judged (TTL expiry) against
+		// the watermark the seeds make, not an unknown one; the first
+		// Advance computes the same or a later one.
+		t.seeded = false
+		if wm := t.ctx.tracker.Current(t.ctx.now); wm > t.ctx.watermark {
+			t.ctx.watermark = wm
+		}
 	}
 	t.ctx.src = rec
 	return fn(t.ctx, rec)

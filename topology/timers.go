@@ -7,6 +7,7 @@ import (
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/windows"
 )
 
 // TimeDomain says which clock a timer follows.
@@ -160,8 +161,16 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 					if err != nil {
 						return &OperatorError{Operator: n.name, Err: err}
 					}
+					ts := windows.Unknown // a processing-time timer has no event time
 					for _, t := range fired {
-						if err := p.OnTimer(tb.ctx, t, out); err != nil {
+						if d == EventTime {
+							ts = t.Time
+						}
+						prev := tb.ctx.ts
+						tb.ctx.ts = ts
+						err := p.OnTimer(tb.ctx, t, out)
+						tb.ctx.ts = prev
+						if err != nil {
 							return operatorError(n.name, err)
 						}
 					}
@@ -170,7 +179,11 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 			})
 		}
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
-			if err := p.Process(ctx, r, out); err != nil {
+			prev := ctx.ts
+			ctx.ts = r.Timestamp
+			err := p.Process(ctx, r, out)
+			ctx.ts = prev
+			if err != nil {
 				return operatorError(n.name, err)
 			}
 			return nil

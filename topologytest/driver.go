@@ -442,7 +442,8 @@ func (d *Driver) AdvanceTime(dt time.Duration) error {
 
 // Checkpoint takes the engine's checkpoint until nothing changes: run
 // what is pending, write each task's watermark control record to the
-// repartition topics it feeds, commit (state to the changelogs and the
+// repartition topics it feeds, sweep expired TTL values
+// (topology.Task.SweepExpired), commit (state to the changelogs and the
 // committed state, input positions, outputs), and again while control
 // records were written, so that downstream tasks see them, close their
 // windows and pass their own watermarks on. Everything processed is
@@ -467,6 +468,11 @@ func (d *Driver) Checkpoint() error {
 					}
 					wrote = true
 				}
+			}
+		}
+		for _, tk := range d.tasks {
+			if _, err := tk.rt.SweepExpired(); err != nil { // tombstones in this commit
+				return fmt.Errorf("topologytest: %w", err)
 			}
 		}
 		d.commit()
