@@ -26,21 +26,27 @@ import (
 // "ettl-store": records whose value starts with "old" are written as if at
 // 1000 ms (processing and event time), so that their values expired long
 // ago by the wall clock and when the watermark passes 2000; the others at
-// the wall clock, and far in the future in event time.
-type queryClock struct{ old bool }
+// the wall clock, and far in the future in event time. The watermark is
+// the task's.
+type queryClock struct {
+	ctx *topology.Context
+	old bool
+}
 
-func (c *queryClock) EventTime() int64 {
+func (c *queryClock) Timestamp() int64 {
 	if c.old {
 		return 1000
 	}
 	return 1 << 60
 }
 
-func (c *queryClock) ProcessingTime() int64 {
+func (c *queryClock) Watermark() int64 { return c.ctx.Watermark() }
+
+func (c *queryClock) ProcessingTime() time.Time {
 	if c.old {
-		return 1000
+		return time.UnixMilli(1000)
 	}
-	return time.Now().UnixMilli()
+	return time.Now()
 }
 
 // queryTopology writes every record of in to a store per handle kind
@@ -58,12 +64,12 @@ func queryTopology(in string) *topology.Topology {
 			errs = append(errs, err)
 			return st
 		}
-		clock := &queryClock{}
+		clock := &queryClock{ctx: ctx}
 		last := state.NewValue(open("val-store"), str)
 		counts := state.NewMap(open("map-store"), str, i64)
 		all := state.NewList(open("list-store"), str)
-		ttl := state.NewValue(open("ttl-store"), str, state.WithTTL(state.TTL{After: time.Hour, Domain: state.ProcessingTime}, clock))
-		ettl := state.NewValue(open("ettl-store"), str, state.WithTTL(state.TTL{After: time.Second, Domain: state.EventTime}, clock))
+		ttl := state.NewValue(open("ttl-store"), str, state.WithTTL(state.ProcessingTimeTTL(time.Hour), clock))
+		ettl := state.NewValue(open("ettl-store"), str, state.WithTTL(state.EventTimeTTL(time.Second), clock))
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}

@@ -101,12 +101,6 @@ func (v *committedView) ScanFrom(prefix, start []byte, fn func(key, value []byte
 	return nil
 }
 
-// fixedClock is a Clock that always tells the same time.
-type fixedClock int64
-
-func (c fixedClock) EventTime() int64      { return int64(c) }
-func (c fixedClock) ProcessingTime() int64 { return int64(c) }
-
 // LivePayload decodes a value a typed handle wrote (see doc.go, "Value
 // encoding"; for a Map, one entry) and returns its payload, with live
 // false if it expired by now, the time in the handle's TTL domain. It
@@ -125,8 +119,7 @@ func LivePayload(raw []byte, domain TimeDomain, now int64, hasNow bool) (payload
 	if domain != EventTime && domain != ProcessingTime {
 		return nil, false, fmt.Errorf("%w: the value has an expiry but its store declares no TTL domain", ErrInvalidTTL)
 	}
-	h := handleCfg{ttl: TTL{Domain: domain}, clock: fixedClock(now), hasTTL: true}
-	return payload, !h.expired(exp, has), nil
+	return payload, now < exp, nil // as handleCfg.expired judges it
 }
 
 // ListPayload splits the payload of a List value into its elements'
