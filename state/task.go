@@ -266,3 +266,15 @@ func (t *Task) evictClean() {
 		}
 	}
 }
+
+// Fits reports, as a *SizeError, whether the store can hold key and value:
+// the Badger key (with the task and store prefix) at most MaxKeyBytes and
+// the value at most Config.MaxValueBytes. The engine checks replayed
+// changelog records with it.
+func (t *Task) Fits(store string, key, value []byte) error {
+	s := t.store(store)
+	if err := s.keyFits(key); err != nil {
+		return err
+	}
+	return s.valueFits(value)
+}
