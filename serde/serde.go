@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Serde turns values of T into bytes and back. Implementations must be safe
@@ -82,4 +84,23 @@ func (jsonSerde[T]) Decode(b []byte) (T, error) {
 		return v, &DecodeError{Serde: "json", Err: err}
 	}
 	return v, nil
+}
+
+// ExcerptBytes is how much of a record's bytes Excerpt shows: 64.
+const ExcerptBytes = 64
+
+// Excerpt returns b as text for an error message: all of it when it is at
+// most ExcerptBytes long, else its first ExcerptBytes (cut at a UTF-8
+// boundary) and its length, as in `{"blob":"ccc… (900011 bytes)`. An error
+// that quotes a record's bytes must go through it: errors end up in logs
+// and dead-letter headers, which must never carry megabytes of input.
+func Excerpt(b []byte) string {
+	if len(b) <= ExcerptBytes {
+		return string(b)
+	}
+	end := ExcerptBytes
+	for end > 0 && !utf8.RuneStart(b[end]) {
+		end--
+	}
+	return string(b[:end]) + "… (" + strconv.Itoa(len(b)) + " bytes)"
 }

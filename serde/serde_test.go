@@ -323,3 +323,18 @@ func FuzzBytesDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestExcerpt(t *testing.T) {
+	if got := serde.Excerpt([]byte(`{"a":1}`)); got != `{"a":1}` {
+		t.Errorf("Excerpt(short) = %q", got)
+	}
+	long := []byte(strings.Repeat("é", 1000)) // 2000 bytes, 2 per rune
+	got := serde.Excerpt(long)
+	if want := strings.Repeat("é", serde.ExcerptBytes/2) + "… (2000 bytes)"; got != want {
+		t.Errorf("Excerpt(2000 bytes) = %q, want %q", got, want)
+	}
+	odd := append([]byte("x"), long...) // the 64th byte starts no rune
+	if got := serde.Excerpt(odd); got != "x"+strings.Repeat("é", serde.ExcerptBytes/2-1)+"… (2001 bytes)" {
+		t.Errorf("Excerpt(2001 bytes) = %q: cut inside a rune?", got)
+	}
+}
