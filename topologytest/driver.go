@@ -142,7 +142,7 @@ func New(t *topology.Topology, opts ...Opt) (*Driver, error) {
 			}
 			sort.Strings(tk.sources)
 			for _, name := range st.Stores {
-				tk.stores[name] = newMemStore()
+				tk.stores[name] = newMemStore(tk.id.String(), name)
 			}
 			if err := d.build(tk); err != nil {
 				return nil, err

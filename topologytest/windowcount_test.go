@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,5 +363,38 @@ func TestPipeErrors(t *testing.T) {
 	}
 	if _, err := topologytest.New(topology.New(), topologytest.Partitions(0)); err == nil {
 		t.Error("Partitions(0) accepted")
+	}
+}
+
+// TestWindowCountOversizeKey: a user too long for a store key (70 KB) goes
+// to the dead-letter topic as in the engine, its key cut to fit; the
+// other clicks count.
+func TestWindowCountOversizeKey(t *testing.T) {
+	d := newWindowCount(t, topologytest.IdleTimeout(0))
+	big := strings.Repeat("u", 70_000)
+	click(t, d, 1, "u1", base+1)
+	click(t, d, 1, big, base+2)
+	click(t, d, 1, "u1", base+3)
+	for p := range int32(parts) { // every partition's watermark passes the window
+		click(t, d, p, "closer", base+20_000)
+	}
+	for range 2 { // the watermark crosses the repartition topic at checkpoints
+		if err := d.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dlq := d.DLQ()
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	r := dlq[0]
+	e, _ := r.Header(topologytest.HeaderError)
+	cut, _ := r.Header(topologytest.HeaderTruncated)
+	size, _ := r.Header(topology.HeaderOriginalKeySize)
+	if !strings.Contains(e, `store "count-store": key of `) || cut != "key" || size != "70000" || len(r.Key) != topology.DeadLetterMaxKey {
+		t.Errorf("dead letter: key %d bytes, error %q, %s %q, original key size %q", len(r.Key), e, topologytest.HeaderTruncated, cut, size)
+	}
+	if got, want := results(t, d), []string{"u1 +0 2"}; !slices.Equal(got, want) {
+		t.Fatalf("results = %q, want %q", got, want)
 	}
 }
