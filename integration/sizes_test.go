@@ -23,14 +23,15 @@ import (
 	"github.com/weirstream/weir/topology"
 )
 
-// TestOversizeRecordsGoToDLQ runs window-count over clicks mixed with three
-// records no store or dead letter can carry whole: a 70 KB user (a key
-// over Badger's 65,000-byte limit once the aggregate stores it), a 900 KB
-// user, and a 900 KB user field that is an object (a decode error whose
-// text used to quote it). One more click carries a 900 KB page, which
+// TestOversizeRecordsGoToDLQ runs window-count over clicks mixed with four
+// records no store, repartition topic or dead letter can carry whole: a
+// 70 KB user (a key over Badger's 65,000-byte limit once the aggregate
+// stores it), a 900 KB user, a 1,000,000-byte user (a repartition record
+// over the producer's limit), and a 900 KB user field that is an object (a
+// decode error whose text used to quote it). One more click carries a 900 KB page, which
 // window-count drops before the repartition: it counts like any other.
 //
-// The engine keeps running; kcat, read_committed, sees exactly three dead
+// The engine keeps running; kcat, read_committed, sees exactly four dead
 // letters, each cut to fit (weir.truncated, the original size and SHA-256)
 // with a short reason; after they are committed the engine stops and
 // another takes over on an empty state directory (a whole-changelog
@@ -71,6 +72,7 @@ func TestOversizeRecordsGoToDLQ(t *testing.T) {
 	}
 	user70 := strings.Repeat("a", 70_000)
 	user900 := strings.Repeat("b", 900_000)
+	user1M := strings.Repeat("d", 1_000_000) // fits the broker's limit in the input; not with headers in the repartition topic
 	obj900 := fmt.Sprintf(`{"user":{"blob":%q},"page":"/o","ts":%d}`, strings.Repeat("c", 900_000), cs[1100].ts)
 	sizeErr := []string{`store "count-store": key of `, "exceeds the limit of 65000 bytes"}
 	bads := []*bad{
@@ -78,6 +80,8 @@ func TestOversizeRecordsGoToDLQ(t *testing.T) {
 			errPre: `topology: operator "count": `, errSub: sizeErr, cut: "key"},
 		{at: 700, value: fmt.Appendf(nil, `{"user":%q,"page":"/k","ts":%d}`, user900, cs[700].ts), key: []byte(user900), source: rep,
 			errPre: `topology: operator "count": `, errSub: sizeErr, cut: "key"},
+		{at: 900, value: fmt.Appendf(nil, `{"user":%q,"page":"/k","ts":%d}`, user1M, cs[900].ts), key: []byte("bad-1m"), source: in,
+			errPre: `topology: operator "count-sink": `, errSub: []string{"record of 1000", "exceeds the limit of"}, cut: "value"},
 		{at: 1100, value: []byte(obj900), key: []byte("bad-obj"), source: in,
 			errPre: `topology: source "source": decode: value: serde: window-count event decode: field "user" is {"blob":"cccc`, errSub: []string{"… (900011 bytes), want a string or number"}, cut: "value"},
 	}
@@ -98,13 +102,20 @@ func TestOversizeRecordsGoToDLQ(t *testing.T) {
 			recs = append(recs, br)
 		}
 	}
-	pr := manualProducer(t, c)
+	// A Java producer's default max.request.size (1 MiB) lets a client send
+	// more than franz-go's default batch limit: so does this one.
+	pr, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1_040_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pr.Close)
 	firstHalf := 1200 + len(bads)
 	produceWith(t, pr, recs[:firstHalf])
 
-	// kcat, read_committed: the three dead letters, cut to fit.
+	// kcat, read_committed: the dead letters, cut to fit.
 	var lines []string
-	waitFor(t, outputTimeout, "three committed dead letters", func() bool {
+	waitFor(t, outputTimeout, "four committed dead letters", func() bool {
 		failIfExited(t, x)
 		lines = kcatLines(t, kcat, c.addr, engine.DLQTopic(app), "%p\t%o\t%K\t%S\t%h\n")
 		return len(lines) >= len(bads)

@@ -134,3 +134,21 @@ func TruncateText(s string, max int) string {
 	}
 	return s[:end] + note
 }
+
+// MaxOutputBytes bounds a record a task writes to a sink or repartition
+// topic (key, value and headers): 976 KiB, under franz-go's default batch
+// limit (ProducerBatchMaxBytes, 1,000,012 bytes) with room for the batch
+// and record framing. The producer would refuse a larger record, failing
+// the transaction, and its replay would fail again, forever; instead the
+// sink fails it as its operator's error, so the error policy sets the
+// input record aside.
+const MaxOutputBytes = 976 << 10
+
+// recordBytes is the size of r's key, value and headers.
+func recordBytes(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}

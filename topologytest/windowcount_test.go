@@ -398,3 +398,23 @@ func TestWindowCountOversizeKey(t *testing.T) {
 		t.Fatalf("results = %q, want %q", got, want)
 	}
 }
+
+// TestWindowCountOversizeOutput: a user so long that its repartition
+// record would exceed topology.MaxOutputBytes fails at the repartition
+// sink and goes to the dead-letter topic, its value cut to fit.
+func TestWindowCountOversizeOutput(t *testing.T) {
+	d := newWindowCount(t, topologytest.IdleTimeout(0))
+	click(t, d, 2, strings.Repeat("u", topology.MaxOutputBytes+1), base+1)
+	dlq := d.DLQ()
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	e, _ := dlq[0].Header(topologytest.HeaderError)
+	cut, _ := dlq[0].Header(topologytest.HeaderTruncated)
+	if want := fmt.Sprintf(`topology: operator "count-sink": record of %d bytes for wc-count-repartition exceeds the limit of %d bytes (MaxOutputBytes)`, topology.MaxOutputBytes+1, topology.MaxOutputBytes); e != want || cut != "value" {
+		t.Errorf("dead letter: error %q, %s %q; want error %q, value cut", e, topologytest.HeaderTruncated, cut, want)
+	}
+	if len(d.Output(repTopic)) != 0 {
+		t.Errorf("%s has records, want none", repTopic)
+	}
+}
