@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weirstream/weir/changelog"
+	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/windows"
@@ -434,7 +435,7 @@ func (e *Engine) policy(t *task, rec *kgo.Record, err error) error {
 	case OnErrorFail:
 		return fmt.Errorf("engine: task %s: record %s/%d@%d: %w (--on-error=fail stops here; use dlq to set bad records aside)", t.id, rec.Topic, rec.Partition, rec.Offset, err)
 	case OnErrorSkip:
-		e.log.Warn("skipping bad record", "task", t.id, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", topology.TruncateText(err.Error(), topology.DeadLetterMaxError))
+		e.log.Warn("skipping bad record", "task", t.id, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", serde.TruncateText(err.Error(), topology.DeadLetterMaxError))
 		return nil
 	default:
 		return e.produce(topology.DeadLetter(e.cfg.AppID, rec, err))

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/serde"
 )
 
 // DLQTopic returns the dead-letter topic of an application:
@@ -94,7 +95,7 @@ func DeadLetter(appID string, rec *kgo.Record, err error) *kgo.Record {
 	text := err.Error()
 	if len(text) > DeadLetterMaxError {
 		cut = append(cut, "error")
-		text = TruncateText(text, DeadLetterMaxError)
+		text = serde.TruncateText(text, DeadLetterMaxError)
 	}
 	h := make([]kgo.RecordHeader, 0, len(own)+5+len(extra))
 	h = append(h, own...)
@@ -117,22 +118,6 @@ func sizeAndHash(sizeKey, hashKey string, b []byte) []kgo.RecordHeader {
 		{Key: sizeKey, Value: strconv.AppendInt(nil, int64(len(b)), 10)},
 		{Key: hashKey, Value: hex.AppendEncode(nil, sum[:])},
 	}
-}
-
-// TruncateText returns s when it is at most max bytes, else its start,
-// cut at a UTF-8 boundary, and a note of how many bytes were cut, all in
-// at most max bytes (max >= 32). Logs and dead letters bound error texts
-// with it, so that no error quotes megabytes of a record.
-func TruncateText(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	note := "… (" + strconv.Itoa(len(s)) + " bytes, truncated)"
-	end := max - len(note)
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return s[:end] + note
 }
 
 // MaxOutputBytes bounds a record a task writes to a sink or repartition

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/topology"
 )
 
@@ -56,7 +57,7 @@ func TestDeadLetterFits(t *testing.T) {
 		t.Errorf("key %d bytes, value %d bytes: want the originals' first %d and %d bytes", len(r.Key), len(r.Value), topology.DeadLetterMaxKey, topology.DeadLetterMaxValue)
 	}
 	hash := func(b []byte) []byte { s := sha256.Sum256(b); return hex.AppendEncode(nil, s[:]) }
-	wantErr := topology.TruncateText(errText, topology.DeadLetterMaxError)
+	wantErr := serde.TruncateText(errText, topology.DeadLetterMaxError)
 	if len(wantErr) > topology.DeadLetterMaxError || !strings.HasPrefix(wantErr, "bad: xxx") || !strings.HasSuffix(wantErr, "(900005 bytes, truncated)") {
 		t.Errorf("truncated error text %q…: want its start and length in at most %d bytes", wantErr[:16], topology.DeadLetterMaxError)
 	}
@@ -73,22 +74,6 @@ func TestDeadLetterFits(t *testing.T) {
 		{Key: topology.HeaderOriginalValueSHA256, Value: hash([]byte(huge))},
 		{Key: topology.HeaderOriginalHeadersSize, Value: []byte(strconv.Itoa(100_002))},
 	})
-}
-
-func TestTruncateTextUTF8(t *testing.T) {
-	s := strings.Repeat("é", 100) // 2 bytes each
-	got := topology.TruncateText(s, 64)
-	if len(got) > 64 || !strings.HasSuffix(got, "… (200 bytes, truncated)") || !strings.HasPrefix(got, "éé") {
-		t.Fatalf("TruncateText = %q (%d bytes)", got, len(got))
-	}
-	for i, r := range got {
-		if r == '\uFFFD' {
-			t.Fatalf("TruncateText cut a rune at byte %d: %q", i, got)
-		}
-	}
-	if got := topology.TruncateText("short", 64); got != "short" {
-		t.Fatalf("TruncateText(short) = %q", got)
-	}
 }
 
 func wantHeaders(t *testing.T, got, want []kgo.RecordHeader) {
