@@ -28,8 +28,9 @@ import (
 // 70 KB user (a key over Badger's 65,000-byte limit once the aggregate
 // stores it), a 900 KB user, a 1,000,000-byte user (a repartition record
 // over the producer's limit), and a 900 KB user field that is an object (a
-// decode error whose text used to quote it). One more click carries a 900 KB page, which
-// window-count drops before the repartition: it counts like any other.
+// decode error whose text used to quote it). One more click carries a
+// 900 KB page, which window-count drops before the repartition: it counts
+// like any other.
 //
 // The engine keeps running; kcat, read_committed, sees exactly four dead
 // letters, each cut to fit (weir.truncated, the original size and SHA-256)
