@@ -117,7 +117,7 @@ func (s eventSerde) Decode(b []byte) (event, error) {
 	if err := json.Unmarshal(raw, &e.Key); err != nil {
 		e.Key = strings.TrimSpace(string(raw))
 		if e.Key == "" || e.Key == "null" || e.Key[0] == '{' || e.Key[0] == '[' {
-			return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("field %q is %s, want a string or number", s.field, raw)}
+			return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("field %q is %s, want a string or number", s.field, serde.Excerpt(raw))}
 		}
 	}
 	ts, ok := m["ts"]
@@ -125,7 +125,7 @@ func (s eventSerde) Decode(b []byte) (event, error) {
 		return event{}, &serde.DecodeError{Serde: "window-count event", Err: errors.New(`no "ts" field`)}
 	}
 	if err := json.Unmarshal(ts, &e.TS); err != nil {
-		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf(`"ts" is %s, want epoch milliseconds`, ts)}
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf(`"ts" is %s, want epoch milliseconds`, serde.Excerpt(ts))}
 	}
 	return e, nil
 }

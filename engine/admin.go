@@ -12,7 +12,7 @@ import (
 )
 
 // DLQTopic is the dead-letter topic of an application.
-func DLQTopic(appID string) string { return appID + "-dlq" }
+func DLQTopic(appID string) string { return topology.DLQTopic(appID) }
 
 // layout is the partition count of every topic the application touches and
 // the task count of every sub-topology.

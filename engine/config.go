@@ -16,7 +16,8 @@ type ErrorPolicy string
 
 const (
 	// OnErrorDLQ produces the original record to "<app>-dlq" with headers
-	// saying why and where from, and goes on. The default.
+	// saying why and where from (cut to fit the broker: see
+	// topology.DeadLetter), and goes on. The default.
 	OnErrorDLQ ErrorPolicy = "dlq"
 	// OnErrorSkip counts and logs the record, and goes on.
 	OnErrorSkip ErrorPolicy = "skip"

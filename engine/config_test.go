@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -55,32 +52,5 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("got %d problems, want %d:\n%v", n, len(tc.want), err)
 			}
 		})
-	}
-}
-
-func TestDLQRecord(t *testing.T) {
-	src := &kgo.Record{Topic: "in", Partition: 3, Offset: 42, Key: []byte("k"), Value: []byte("{bad"),
-		Timestamp: time.UnixMilli(1700000000123), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}}}
-	r := dlqRecord("app", src, errors.New("boom"))
-	if r.Topic != "app-dlq" || r.Partition != 0 || string(r.Key) != "k" || string(r.Value) != "{bad" || !r.Timestamp.Equal(src.Timestamp) {
-		t.Fatalf("dlq record = %+v", r)
-	}
-	want := []kgo.RecordHeader{
-		{Key: "trace", Value: []byte("t1")},
-		{Key: HeaderError, Value: []byte("boom")},
-		{Key: HeaderSourceTopic, Value: []byte("in")},
-		{Key: HeaderSourcePartition, Value: []byte("3")},
-		{Key: HeaderSourceOffset, Value: []byte("42")},
-	}
-	if len(r.Headers) != len(want) {
-		t.Fatalf("headers = %v, want %v", r.Headers, want)
-	}
-	for i := range want {
-		if r.Headers[i].Key != want[i].Key || string(r.Headers[i].Value) != string(want[i].Value) {
-			t.Errorf("header %d = %s=%s, want %s=%s", i, r.Headers[i].Key, r.Headers[i].Value, want[i].Key, want[i].Value)
-		}
-	}
-	if len(src.Headers) != 1 {
-		t.Errorf("the source record's headers changed: %v", src.Headers)
 	}
 }

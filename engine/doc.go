@@ -50,7 +50,14 @@
 // A record that cannot be decoded, or whose user function fails, is handled
 // by Config.OnError: produced to "<app>-dlq" with headers weir.error,
 // weir.source.topic, weir.source.partition and weir.source.offset (dlq, the
-// default), counted and logged (skip), or stops the engine (fail).
+// default), counted and logged (skip), or stops the engine (fail). A dead
+// letter always fits the broker: topology.DeadLetter cuts a huge key,
+// value, header set or error text and says so (weir.truncated, the
+// original sizes and SHA-256s). A store write of a key or value the store
+// cannot hold (state.SizeError) fails the record that made it, before it
+// reaches a changelog; a changelog record over those limits (written by an
+// older version) is skipped on restore, logged at error level and counted
+// (weir_restore_skipped_total).
 //
 // Under exactly-once a checkpoint commits only if every record of its
 // transaction was acknowledged. A record whose processing produces

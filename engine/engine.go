@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weirstream/weir/changelog"
+	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/windows"
@@ -452,34 +452,21 @@ func (e *Engine) policy(t *task, rec *kgo.Record, err error) error {
 	case OnErrorFail:
 		return fmt.Errorf("engine: task %s: record %s/%d@%d: %w (--on-error=fail stops here; use dlq to set bad records aside)", t.id, rec.Topic, rec.Partition, rec.Offset, err)
 	case OnErrorSkip:
-		e.log.Warn("skipping bad record", "task", t.id, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		e.log.Warn("skipping bad record", "task", t.id, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", serde.TruncateText(err.Error(), topology.DeadLetterMaxError))
 		return nil
 	default:
-		return e.produce(dlqRecord(e.cfg.AppID, rec, err))
+		return e.produce(topology.DeadLetter(e.cfg.AppID, rec, err))
 	}
 }
 
-// Header names on dead-letter records.
+// Header names on dead-letter records (see topology.DeadLetter).
 const (
-	HeaderError           = "weir.error"
-	HeaderSourceTopic     = "weir.source.topic"
-	HeaderSourcePartition = "weir.source.partition"
-	HeaderSourceOffset    = "weir.source.offset"
+	HeaderError           = topology.HeaderError
+	HeaderSourceTopic     = topology.HeaderSourceTopic
+	HeaderSourcePartition = topology.HeaderSourcePartition
+	HeaderSourceOffset    = topology.HeaderSourceOffset
+	HeaderTruncated       = topology.HeaderTruncated
 )
-
-// dlqRecord is the original record (key, value, headers, timestamp) plus
-// headers saying why it failed and where it came from.
-func dlqRecord(appID string, rec *kgo.Record, err error) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+4)
-	h = append(h, rec.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(rec.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
-	)
-	return &kgo.Record{Topic: DLQTopic(appID), Partition: 0, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp}
-}
 
 // produce hands a record to the producer. It blocks while the producer's
 // buffer is full, which stops the loop and so the fetching: backpressure.

@@ -2,9 +2,10 @@ package engine
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/topology"
 )
 
 // Isolation (exactly-once). A record whose processing produces something
@@ -116,15 +117,11 @@ func (e *Engine) setPoisonAside(t *task, rec *kgo.Record) (bool, error) {
 	case p.deadErr != nil:
 		p.outcome = "dlq_bare"
 		err := fmt.Errorf("%w; its dead letter was rejected too, so this one has no key, value or headers of the record: %w", reason, p.deadErr)
-		return true, e.produce(&kgo.Record{Topic: DLQTopic(e.cfg.AppID), Partition: 0, Timestamp: rec.Timestamp, Headers: []kgo.RecordHeader{
-			{Key: HeaderError, Value: []byte(err.Error())},
-			{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
-			{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(rec.Partition)))},
-			{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
-		}})
+		bare := &kgo.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
+		return true, e.produce(topology.DeadLetter(e.cfg.AppID, bare, err))
 	default:
 		p.outcome = "dlq"
-		return true, e.produce(dlqRecord(e.cfg.AppID, rec, reason))
+		return true, e.produce(topology.DeadLetter(e.cfg.AppID, rec, reason))
 	}
 }
 

@@ -10,20 +10,21 @@ import (
 // metrics are one engine's Prometheus collectors, in a registry of its own
 // so that several engines can live in one process (tests).
 type metrics struct {
-	reg         *prometheus.Registry
-	recordsIn   *prometheus.CounterVec
-	recordsOut  *prometheus.CounterVec
-	errors      *prometheus.CounterVec
-	lag         *prometheus.GaugeVec
-	checkpoints *prometheus.HistogramVec
-	tasks       prometheus.Gauge
-	late        *prometheus.CounterVec
-	watermark   *prometheus.GaugeVec
-	restored    *prometheus.CounterVec
-	standby     *prometheus.CounterVec
-	aborts      *prometheus.CounterVec
-	perCP       prometheus.Histogram
-	isolated    *prometheus.CounterVec
+	reg            *prometheus.Registry
+	recordsIn      *prometheus.CounterVec
+	recordsOut     *prometheus.CounterVec
+	errors         *prometheus.CounterVec
+	lag            *prometheus.GaugeVec
+	checkpoints    *prometheus.HistogramVec
+	tasks          prometheus.Gauge
+	late           *prometheus.CounterVec
+	watermark      *prometheus.GaugeVec
+	restored       *prometheus.CounterVec
+	restoreSkipped *prometheus.CounterVec
+	standby        *prometheus.CounterVec
+	aborts         *prometheus.CounterVec
+	perCP          prometheus.Histogram
+	isolated       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -57,6 +58,9 @@ func newMetrics() *metrics {
 		restored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_restore_records_total", Help: "Changelog records replayed into local state, by store.",
 		}, []string{"store"}),
+		restoreSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_restore_skipped_total", Help: "Changelog records skipped by restores and standbys because the store cannot hold them (key or value too large), by store.",
+		}, []string{"store"}),
 		standby: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_standby_records_total", Help: "Changelog records applied to standby (warm) copies of tasks owned elsewhere, by store.",
 		}, []string{"store"}),
@@ -71,7 +75,7 @@ func newMetrics() *metrics {
 			Name: "weir_isolated_records_total", Help: "Input records isolated because their checkpoint failed every time they were in it (a produce the broker rejects), by outcome (dlq; dlq_bare: the dead letter was rejected too, so it has no key, value or headers of the record; skipped).",
 		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.standby, m.aborts, m.perCP,
+	m.reg.MustRegister(m.recordsIn, m.recordsOut, m.errors, m.lag, m.checkpoints, m.tasks, m.late, m.watermark, m.restored, m.restoreSkipped, m.standby, m.aborts, m.perCP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.isolated)
 	return m

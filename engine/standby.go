@@ -266,6 +266,9 @@ func (s *standbys) apply(cl *kgo.Client, fetches kgo.Fetches) error {
 				fatal = fmt.Errorf("engine: standby: %s[%d]@%d: %w", p.Topic, p.Partition, r.Offset, err)
 				return
 			}
+			if !s.e.restorable(t.st, p.Topic, p.Partition, r.Offset, store, r.Key, v) {
+				continue
+			}
 			entries = append(entries, state.Entry{Store: store, Key: r.Key, Value: v, Deleted: deleted})
 		}
 		t.cp.Changelogs[store] = p.Records[len(p.Records)-1].Offset + 1

@@ -60,6 +60,9 @@ func (e *Engine) restore(ctx context.Context, t *task, st *topology.Subtopology)
 		stats, err := changelog.ReadRange(ctx, e.clientOpts(), topic, t.id.Partition, from, func(recs []changelog.Record) error {
 			entries = entries[:0]
 			for _, r := range recs {
+				if !e.restorable(t.st, topic, t.id.Partition, r.Offset, store, r.Key, r.Value) {
+					continue
+				}
 				entries = append(entries, state.Entry{Store: store, Key: r.Key, Value: r.Value, Deleted: r.Deleted})
 			}
 			cp.Changelogs[store] = recs[len(recs)-1].Offset + 1
@@ -83,6 +86,23 @@ func (e *Engine) restore(ctx context.Context, t *task, st *topology.Subtopology)
 	}
 	t.changelogs = cp.Changelogs
 	return nil
+}
+
+// restorable reports whether a changelog record fits its store. One that
+// does not (only an older version, which did not check sizes at Put,
+// could have written it) is skipped, logged at error level and counted:
+// failing would kill every process that takes the task over, forever.
+// The skipped entry's key holds its value as of the changelog record
+// before, if any.
+func (e *Engine) restorable(st *state.Task, topic string, partition int32, offset int64, store string, key, value []byte) bool {
+	err := st.Fits(store, key, value)
+	if err == nil {
+		return true
+	}
+	e.m.restoreSkipped.WithLabelValues(store).Inc()
+	e.log.Error("skipping a changelog record the store cannot hold", "task", st.ID(), "topic", topic, "partition", partition, "offset", offset,
+		"key_bytes", len(key), "value_bytes", len(value), "err", err)
+	return false
 }
 
 // produceChangelogs writes every task's dirty state to its changelog

@@ -34,7 +34,10 @@
 //
 // Decode failures are reported as *[DecodeError]; the engine hands such
 // records to the error policy (dead-letter topic by default) and never
-// drops them silently.
+// drops them silently. Error texts end up in logs and dead-letter
+// headers, so they never carry a record's megabytes: a DecodeError's text
+// bounds its cause to MaxErrorText (1 KiB), and a serde that quotes input
+// in an error quotes it through Excerpt (its first 64 bytes and length).
 //
 // # Concurrency
 //

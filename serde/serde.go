@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Serde turns values of T into bytes and back. Implementations must be safe
@@ -24,7 +26,31 @@ type DecodeError struct {
 	Err   error
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("serde: %s decode: %v", e.Serde, e.Err) }
+// Error bounds the cause's text to MaxErrorText bytes: a decoder's error
+// may quote the input (encoding/json quotes a number it cannot store
+// whole), and error texts end up in logs and dead-letter headers.
+func (e *DecodeError) Error() string {
+	return "serde: " + e.Serde + " decode: " + TruncateText(e.Err.Error(), MaxErrorText)
+}
+
+// MaxErrorText bounds the cause's text in a DecodeError: 1 KiB.
+const MaxErrorText = 1 << 10
+
+// TruncateText returns s when it is at most max bytes, else its start,
+// cut at a UTF-8 boundary, and a note of its length, all in at most max
+// bytes (max >= 32). Logs, errors and dead letters bound texts with it, so
+// that none quotes megabytes of a record.
+func TruncateText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	note := "… (" + strconv.Itoa(len(s)) + " bytes, truncated)"
+	end := max - len(note)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + note
+}
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Bytes passes bytes through. Decode copies, so the result may be retained.
@@ -82,4 +108,23 @@ func (jsonSerde[T]) Decode(b []byte) (T, error) {
 		return v, &DecodeError{Serde: "json", Err: err}
 	}
 	return v, nil
+}
+
+// ExcerptBytes is how much of a record's bytes Excerpt shows: 64.
+const ExcerptBytes = 64
+
+// Excerpt returns b as text for an error message: all of it when it is at
+// most ExcerptBytes long, else its first ExcerptBytes (cut at a UTF-8
+// boundary) and its length, as in `{"blob":"ccc… (900011 bytes)`. An error
+// that quotes a record's bytes must go through it: errors end up in logs
+// and dead-letter headers, which must never carry megabytes of input.
+func Excerpt(b []byte) string {
+	if len(b) <= ExcerptBytes {
+		return string(b)
+	}
+	end := ExcerptBytes
+	for end > 0 && !utf8.RuneStart(b[end]) {
+		end--
+	}
+	return string(b[:end]) + "… (" + strconv.Itoa(len(b)) + " bytes)"
 }

@@ -323,3 +323,49 @@ func FuzzBytesDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestExcerpt(t *testing.T) {
+	if got := serde.Excerpt([]byte(`{"a":1}`)); got != `{"a":1}` {
+		t.Errorf("Excerpt(short) = %q", got)
+	}
+	long := []byte(strings.Repeat("é", 1000)) // 2000 bytes, 2 per rune
+	got := serde.Excerpt(long)
+	if want := strings.Repeat("é", serde.ExcerptBytes/2) + "… (2000 bytes)"; got != want {
+		t.Errorf("Excerpt(2000 bytes) = %q, want %q", got, want)
+	}
+	odd := append([]byte("x"), long...) // the 64th byte starts no rune
+	if got := serde.Excerpt(odd); got != "x"+strings.Repeat("é", serde.ExcerptBytes/2-1)+"… (2001 bytes)" {
+		t.Errorf("Excerpt(2001 bytes) = %q: cut inside a rune?", got)
+	}
+}
+
+// TestDecodeErrorBounded: encoding/json quotes a number it cannot store
+// whole; a DecodeError's text stays short however long the cause.
+func TestDecodeErrorBounded(t *testing.T) {
+	type ev struct {
+		TS int64 `json:"ts"`
+	}
+	_, err := serde.JSON[ev]().Decode([]byte(`{"ts":` + strings.Repeat("9", 900_000) + `}`))
+	if err == nil {
+		t.Fatal("a 900,000-digit ts decodes")
+	}
+	if text := err.Error(); len(text) > 1100 || !strings.HasPrefix(text, "serde: json decode: json: cannot unmarshal number 999") || !strings.HasSuffix(text, "bytes, truncated)") {
+		t.Fatalf("decode error of %d bytes: %.200q…", len(text), text)
+	}
+}
+
+func TestTruncateTextUTF8(t *testing.T) {
+	s := strings.Repeat("é", 100) // 2 bytes each
+	got := serde.TruncateText(s, 64)
+	if len(got) > 64 || !strings.HasSuffix(got, "… (200 bytes, truncated)") || !strings.HasPrefix(got, "éé") {
+		t.Fatalf("TruncateText = %q (%d bytes)", got, len(got))
+	}
+	for i, r := range got {
+		if r == '\uFFFD' {
+			t.Fatalf("TruncateText cut a rune at byte %d: %q", i, got)
+		}
+	}
+	if got := serde.TruncateText("short", 64); got != "short" {
+		t.Fatalf("TruncateText(short) = %q", got)
+	}
+}

@@ -16,6 +16,16 @@ const (
 	MinMemoryBudget int64 = 16 << 20
 	// MinTaskCacheBytes is the floor of the derived per-task cache budget.
 	MinTaskCacheBytes int64 = 4 << 20
+
+	// MaxKeyBytes is the largest Badger key (a store key with its task
+	// and store prefix) a store holds: Badger's own limit.
+	MaxKeyBytes = 65000
+	// DefaultMaxValueBytes is the default Config.MaxValueBytes: 768 KiB.
+	// A changelog record carries one key (at most MaxKeyBytes) and one
+	// value plus a few bytes of framing, so values up to this size keep
+	// it well under franz-go's default batch limit (1,000,012 bytes) and
+	// Kafka's default message.max.bytes (1,048,588 bytes).
+	DefaultMaxValueBytes = 768 << 10
 )
 
 // Config configures Open. Start from DefaultConfig. Open never modifies the
@@ -41,6 +51,13 @@ type Config struct {
 	// MemoryBudget/32, at least MinTaskCacheBytes (4 MiB); 8 MiB for the
 	// default budget. It must not exceed MemoryBudget.
 	TaskCacheBytes int64
+
+	// MaxValueBytes is the largest value a store holds; a Put of a larger
+	// value fails with a *SizeError (a bad record for the engine's error
+	// policy). It bounds what one changelog record carries, so it must
+	// stay below the broker's max message size minus MaxKeyBytes. 0 means
+	// DefaultMaxValueBytes (768 KiB).
+	MaxValueBytes int
 
 	// Logger receives Badger's log lines (errors at error, warnings at
 	// warn, info and debug at debug) and the package's own. Default:
@@ -80,6 +97,9 @@ func (c Config) Validate() error {
 	case c.TaskCacheBytes > budget:
 		bad("TaskCacheBytes (%d) exceeds MemoryBudget (%d): lower it, or raise MemoryBudget", c.TaskCacheBytes, budget)
 	}
+	if c.MaxValueBytes < 0 || c.MaxValueBytes >= 1<<30 {
+		bad("MaxValueBytes is %d: set a byte count below 1 GiB (Badger's value log file size), or 0 for the default %d (768 KiB)", c.MaxValueBytes, DefaultMaxValueBytes)
+	}
 	return errors.Join(errs...)
 }
 
@@ -107,7 +127,22 @@ func (c Config) resolve() resolved {
 	r.memTable = min(max(r.MemoryBudget/16, 1<<20), 64<<20)
 	r.blockCache = r.MemoryBudget / 8
 	r.indexCache = r.MemoryBudget / 16
+	if r.MaxValueBytes == 0 {
+		r.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if r.InMemory {
+		// In memory, Badger refuses values above its value threshold.
+		r.MaxValueBytes = min(r.MaxValueBytes, int(r.valueThreshold()))
+	}
 	return r
+}
+
+// valueThreshold is Badger's ValueThreshold: values at least this large
+// go to the value log. Badger refuses one above its largest batch, which
+// is 15% of the memtable.
+func (r resolved) valueThreshold() int64 {
+	maxBatch := r.memTable * 15 / 100
+	return min(1<<20, maxBatch/2)
 }
 
 // badgerOptions maps the resolved config onto Badger's options. See doc.go,
@@ -117,9 +152,6 @@ func (r resolved) badgerOptions() badger.Options {
 	if r.InMemory {
 		opts = badger.DefaultOptions("").WithInMemory(true)
 	}
-	// Badger refuses a ValueThreshold above its largest batch, which is
-	// 15% of the memtable.
-	maxBatch := r.memTable * 15 / 100
 	// Compaction memory: every in-flight table builder holds about twice
 	// its table size, plus compression buffers, and Badger runs up to
 	// 8+splits builders per compaction. With the default size multiplier
@@ -139,6 +171,6 @@ func (r resolved) badgerOptions() badger.Options {
 		WithBlockCacheSize(r.blockCache).
 		WithIndexCacheSize(r.indexCache).
 		WithNumCompactors(2).
-		WithValueThreshold(min(1<<20, maxBatch/2)).
+		WithValueThreshold(r.valueThreshold()).
 		WithLogger(badgerLogger{r.Logger.With("component", "badger")})
 }

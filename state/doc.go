@@ -82,6 +82,20 @@
 // DropTask drops the prefix 01 len(task) task. The checkpoint record sorts
 // first among a task's keys, which lets TaskIDs seek once per task.
 //
+// # Size limits
+//
+// A store holds a key only if its Badger key (the prefix above plus the
+// user key) is at most MaxKeyBytes (65,000 bytes, Badger's limit), and a
+// value only up to Config.MaxValueBytes (default 768 KiB, so that a
+// changelog record carrying the largest key and value stays under the
+// broker's default max message size; in memory, also Badger's value
+// threshold). Put refuses anything larger with a *SizeError before it
+// reaches the write cache: such an entry never reaches a changelog, and
+// so never fails an Apply or a Restore. The engine treats it as a bad
+// record (the user function or operator that wrote it returns the error),
+// and skips, loudly, a changelog record over the limits that an older
+// version wrote (Task.Fits). Deleting a key too large to store is a no-op.
+//
 // # Checkpoint record
 //
 // Checkpoint.Encode, format version 2: one version byte (2), then

@@ -1,6 +1,9 @@
 package state
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNotFound is returned by Get when a key has no value.
 var ErrNotFound = errors.New("state: not found")
@@ -41,3 +44,24 @@ var ErrNoEventTime = errors.New("state: event-time TTL: the write has no event t
 // ErrFormat is returned by Open for a directory written in an on-disk
 // format this version does not read.
 var ErrFormat = errors.New("state: unsupported on-disk format")
+
+// ErrTooLarge is wrapped by *SizeError.
+var ErrTooLarge = errors.New("state: entry too large")
+
+// SizeError is returned by a Store's Put for a key or value the store
+// cannot hold (see doc.go, "Size limits"), and by Task.Fits. Nothing is
+// written: the record that made the write is bad, for the error policy,
+// and the entry never reaches the write cache, a changelog or Badger.
+type SizeError struct {
+	Store string // the store's name
+	What  string // "key" or "value"
+	Size  int    // bytes; for a key, the Badger key with its task and store prefix
+	Limit int    // the limit Size exceeds
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("state: store %q: %s of %d bytes exceeds the limit of %d bytes", e.Store, e.What, e.Size, e.Limit)
+}
+
+// Unwrap returns ErrTooLarge.
+func (e *SizeError) Unwrap() error { return ErrTooLarge }

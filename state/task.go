@@ -266,3 +266,29 @@ func (t *Task) evictClean() {
 		}
 	}
 }
+
+// Fits reports, as a *SizeError, whether the store can hold key and value:
+// the Badger key (with the task and store prefix) at most MaxKeyBytes and
+// the value at most Config.MaxValueBytes. The engine checks replayed
+// changelog records with it.
+func (t *Task) Fits(store string, key, value []byte) error {
+	s := t.store(store)
+	if err := s.keyFits(key); err != nil {
+		return err
+	}
+	return s.valueFits(value)
+}
+
+// CheckSize returns the *SizeError that a Put of key and value to store of
+// task id would return in a DB with the default Config.MaxValueBytes, or
+// nil. The topologytest driver's stores apply it, so a topology's tests
+// see the bad records the engine would.
+func CheckSize(id, store string, key, value []byte) error {
+	if n := len(storePrefix(id, store)) + len(key); n > MaxKeyBytes {
+		return &SizeError{Store: store, What: "key", Size: n, Limit: MaxKeyBytes}
+	}
+	if len(value) > DefaultMaxValueBytes {
+		return &SizeError{Store: store, What: "value", Size: len(value), Limit: DefaultMaxValueBytes}
+	}
+	return nil
+}

@@ -103,9 +103,34 @@ func (s *taskStore) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
-// Put implements Store.
+// keyFits returns a *SizeError when key's Badger key is over Badger's
+// limit.
+func (s *taskStore) keyFits(key []byte) error {
+	if n := len(s.prefix) + len(key); n > MaxKeyBytes {
+		return &SizeError{Store: s.name, What: "key", Size: n, Limit: MaxKeyBytes}
+	}
+	return nil
+}
+
+// valueFits returns a *SizeError when value is over Config.MaxValueBytes.
+func (s *taskStore) valueFits(value []byte) error {
+	if limit := s.t.db.cfg.MaxValueBytes; len(value) > limit {
+		return &SizeError{Store: s.name, What: "value", Size: len(value), Limit: limit}
+	}
+	return nil
+}
+
+// Put implements Store. A key or value the store cannot hold (see doc.go,
+// "Size limits") is refused with a *SizeError before it reaches the cache,
+// so it never reaches a changelog or Badger.
 func (s *taskStore) Put(key, value []byte) error {
 	if err := s.t.usable(); err != nil {
+		return err
+	}
+	if err := s.keyFits(key); err != nil {
+		return err
+	}
+	if err := s.valueFits(value); err != nil {
 		return err
 	}
 	s.write(key, dirtyEntry{val: append([]byte{}, value...)})
@@ -113,10 +138,15 @@ func (s *taskStore) Put(key, value []byte) error {
 }
 
 // Delete implements Store. The delete is recorded even if the key is
-// absent, so it reaches the changelog as a tombstone.
+// absent, so it reaches the changelog as a tombstone; except for a key
+// too large to store (see Put), which cannot be present: its delete
+// changes nothing and writes nothing.
 func (s *taskStore) Delete(key []byte) error {
 	if err := s.t.usable(); err != nil {
 		return err
+	}
+	if s.keyFits(key) != nil {
+		return nil
 	}
 	s.write(key, dirtyEntry{del: true})
 	return nil

@@ -88,6 +88,12 @@
 // ErrInvalid). At run time a record that cannot be decoded yields a
 // *SourceError and a user function's error an *OperatorError naming the
 // operator; the engine's error policy decides what happens to the record.
+// A store write the store cannot hold (a *state.SizeError: a key or value
+// too large) surfaces the same way, as the error of the operator that
+// wrote it; so does a record too large for the producer
+// (MaxOutputBytes), as the error of the sink or repartition that would
+// write it. DeadLetter builds the dead letter of a bad record, cut to fit
+// the broker, for the engine and the test driver alike.
 // Task.Advance runs every operator's advance even when one fails; its
 // error is a record's (for the policy) only if every error in it is one.
 //

@@ -369,6 +369,9 @@ func send[K, V any](ctx *Context, s *sink, ks serde.Serde[K], vs serde.Serde[V],
 		return &OperatorError{Operator: op, Err: fmt.Errorf("encode value: %w", err)}
 	}
 	rec := &kgo.Record{Topic: s.topic, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: r.Headers}
+	if n := recordBytes(rec); n > MaxOutputBytes {
+		return &OperatorError{Operator: op, Err: fmt.Errorf("record of %d bytes for %s exceeds the limit of %d bytes (MaxOutputBytes)", n, s.topic, MaxOutputBytes)}
+	}
 	if kb == nil {
 		rec.Partition = s.next
 		if s.nextBytes += len(vb); s.nextBytes >= StickyBytes {

@@ -16,7 +16,8 @@ type ErrorPolicy string
 const (
 	// OnErrorDLQ appends the original record to "<app>-dlq" with the
 	// engine's headers (weir.error, weir.source.topic,
-	// weir.source.partition, weir.source.offset). The default.
+	// weir.source.partition, weir.source.offset), cut to fit as in the
+	// engine (topology.DeadLetter). The default.
 	OnErrorDLQ ErrorPolicy = "dlq"
 	// OnErrorSkip drops the record (it is still listed by BadRecords).
 	OnErrorSkip ErrorPolicy = "skip"

@@ -59,7 +59,9 @@
 // A record that cannot be decoded, or whose user function fails, goes to
 // the error policy (OnError): by default to "<app>-dlq" with the engine's
 // headers (HeaderError, HeaderSourceTopic, HeaderSourcePartition,
-// HeaderSourceOffset). BadRecords lists them whatever the policy.
+// HeaderSourceOffset), built by topology.DeadLetter as in the engine, so
+// a huge record's dead letter is cut to fit (HeaderTruncated) here too.
+// BadRecords lists them (whole) whatever the policy.
 //
 // # Reading results
 //

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,16 +17,18 @@ import (
 	"github.com/weirstream/weir/windows"
 )
 
-// Header names on dead-letter records; the same as the engine's.
+// Header names on dead-letter records; the same as the engine's (see
+// topology.DeadLetter, which builds the dead letters of both).
 const (
-	HeaderError           = "weir.error"
-	HeaderSourceTopic     = "weir.source.topic"
-	HeaderSourcePartition = "weir.source.partition"
-	HeaderSourceOffset    = "weir.source.offset"
+	HeaderError           = topology.HeaderError
+	HeaderSourceTopic     = topology.HeaderSourceTopic
+	HeaderSourcePartition = topology.HeaderSourcePartition
+	HeaderSourceOffset    = topology.HeaderSourceOffset
+	HeaderTruncated       = topology.HeaderTruncated
 )
 
 // DLQTopic is the dead-letter topic of an application, as in the engine.
-func DLQTopic(appID string) string { return appID + "-dlq" }
+func DLQTopic(appID string) string { return topology.DLQTopic(appID) }
 
 // maxRounds bounds the batches of one Run (and the checkpoints of one
 // Checkpoint): a topology whose records feed themselves forever is a bug
@@ -141,7 +142,7 @@ func New(t *topology.Topology, opts ...Opt) (*Driver, error) {
 			}
 			sort.Strings(tk.sources)
 			for _, name := range st.Stores {
-				tk.stores[name] = newMemStore()
+				tk.stores[name] = newMemStore(tk.id.String(), name)
 			}
 			if err := d.build(tk); err != nil {
 				return nil, err
@@ -418,15 +419,7 @@ func (d *Driver) policy(tk *task, rec *kgo.Record, err error) error {
 	case OnErrorSkip:
 		return nil
 	}
-	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+4)
-	h = append(h, rec.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(rec.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
-	)
-	return d.produce(&kgo.Record{Topic: DLQTopic(d.plan.AppID), Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp})
+	return d.produce(topology.DeadLetter(d.plan.AppID, rec, err))
 }
 
 // AdvanceTime moves the processing-time clock forward by dt and runs a

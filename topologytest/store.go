@@ -11,8 +11,9 @@ import (
 // engine) under a write cache of uncommitted writes, like state.Task. It
 // is used on the driver's goroutine only.
 type memStore struct {
-	committed map[string][]byte
-	dirty     map[string]dirtyVal
+	task, name string // for the size check (state.CheckSize)
+	committed  map[string][]byte
+	dirty      map[string]dirtyVal
 }
 
 type dirtyVal struct {
@@ -20,8 +21,8 @@ type dirtyVal struct {
 	del bool
 }
 
-func newMemStore() *memStore {
-	return &memStore{committed: make(map[string][]byte), dirty: make(map[string]dirtyVal)}
+func newMemStore(task, name string) *memStore {
+	return &memStore{task: task, name: name, committed: make(map[string][]byte), dirty: make(map[string]dirtyVal)}
 }
 
 var (
@@ -43,7 +44,12 @@ func (s *memStore) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// Put refuses, as the engine's stores do, a key or value too large to
+// store (a *state.SizeError).
 func (s *memStore) Put(key, value []byte) error {
+	if err := state.CheckSize(s.task, s.name, key, value); err != nil {
+		return err
+	}
 	v := bytes.Clone(value)
 	if v == nil {
 		v = []byte{}
@@ -52,7 +58,11 @@ func (s *memStore) Put(key, value []byte) error {
 	return nil
 }
 
+// Delete of a key too large to store is a no-op, as in the engine.
 func (s *memStore) Delete(key []byte) error {
+	if state.CheckSize(s.task, s.name, key, nil) != nil {
+		return nil
+	}
 	s.dirty[string(key)] = dirtyVal{del: true}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,5 +363,58 @@ func TestPipeErrors(t *testing.T) {
 	}
 	if _, err := topologytest.New(topology.New(), topologytest.Partitions(0)); err == nil {
 		t.Error("Partitions(0) accepted")
+	}
+}
+
+// TestWindowCountOversizeKey: a user too long for a store key (70 KB) goes
+// to the dead-letter topic as in the engine, its key cut to fit; the
+// other clicks count.
+func TestWindowCountOversizeKey(t *testing.T) {
+	d := newWindowCount(t, topologytest.IdleTimeout(0))
+	big := strings.Repeat("u", 70_000)
+	click(t, d, 1, "u1", base+1)
+	click(t, d, 1, big, base+2)
+	click(t, d, 1, "u1", base+3)
+	for p := range int32(parts) { // every partition's watermark passes the window
+		click(t, d, p, "closer", base+20_000)
+	}
+	for range 2 { // the watermark crosses the repartition topic at checkpoints
+		if err := d.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dlq := d.DLQ()
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	r := dlq[0]
+	e, _ := r.Header(topologytest.HeaderError)
+	cut, _ := r.Header(topologytest.HeaderTruncated)
+	size, _ := r.Header(topology.HeaderOriginalKeySize)
+	if !strings.Contains(e, `store "count-store": key of `) || cut != "key" || size != "70000" || len(r.Key) != topology.DeadLetterMaxKey {
+		t.Errorf("dead letter: key %d bytes, error %q, %s %q, original key size %q", len(r.Key), e, topologytest.HeaderTruncated, cut, size)
+	}
+	if got, want := results(t, d), []string{"u1 +0 2"}; !slices.Equal(got, want) {
+		t.Fatalf("results = %q, want %q", got, want)
+	}
+}
+
+// TestWindowCountOversizeOutput: a user so long that its repartition
+// record would exceed topology.MaxOutputBytes fails at the repartition
+// sink and goes to the dead-letter topic, its value cut to fit.
+func TestWindowCountOversizeOutput(t *testing.T) {
+	d := newWindowCount(t, topologytest.IdleTimeout(0))
+	click(t, d, 2, strings.Repeat("u", topology.MaxOutputBytes+1), base+1)
+	dlq := d.DLQ()
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	e, _ := dlq[0].Header(topologytest.HeaderError)
+	cut, _ := dlq[0].Header(topologytest.HeaderTruncated)
+	if want := fmt.Sprintf(`topology: operator "count-sink": record of %d bytes for wc-count-repartition exceeds the limit of %d bytes (MaxOutputBytes)`, topology.MaxOutputBytes+1, topology.MaxOutputBytes); e != want || cut != "value" {
+		t.Errorf("dead letter: error %q, %s %q; want error %q, value cut", e, topologytest.HeaderTruncated, cut, want)
+	}
+	if len(d.Output(repTopic)) != 0 {
+		t.Errorf("%s has records, want none", repTopic)
 	}
 }

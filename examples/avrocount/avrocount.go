@@ -35,7 +35,7 @@ var Mapping = serde.AvroMapping[Click]{
 		page, ok2 := m["page"].(string)
 		ts, ok3 := m["ts"].(int64)
 		if !ok1 || !ok2 || !ok3 {
-			return Click{}, fmt.Errorf("want user, page (strings) and ts (long), got %v", m)
+			return Click{}, fmt.Errorf("want user, page (strings) and ts (long), got %s", serde.Excerpt(fmt.Appendf(nil, "%v", m)))
 		}
 		return Click{User: user, Page: page, TS: ts}, nil
 	},

@@ -40,7 +40,7 @@ var Mapping = serde.AvroMapping[PageView]{
 		page, ok2 := m["page"].(string)
 		ts, ok3 := m["ts"].(int64)
 		if !ok1 || !ok2 || !ok3 {
-			return PageView{}, fmt.Errorf("want user, page (strings) and ts (long), got %v", m)
+			return PageView{}, fmt.Errorf("want user, page (strings) and ts (long), got %s", serde.Excerpt(fmt.Appendf(nil, "%v", m)))
 		}
 		return PageView{User: user, Page: page, TS: ts}, nil
 	},
