@@ -43,6 +43,17 @@
 // weir.source.topic, weir.source.partition and weir.source.offset (dlq, the
 // default), counted and logged (skip), or stops the engine (fail).
 //
+// # Metrics
+//
+// /metrics counts data records: weir_records_in_total (consumed and
+// handed to tasks) and weir_records_out_total (produced and acknowledged)
+// leave out the watermark control records on repartition topics (those
+// produced are in weir_control_records_out_total) and transaction
+// markers. weir_consumer_lag is the partition's high watermark minus the
+// position after the last record fetched, transaction markers included
+// (the consumer keeps them for this only), so a caught-up partition shows
+// 0 even when it ends with a commit marker.
+//
 // # Goroutines
 //
 // Run owns every goroutine it starts (errgroup) and returns after they
