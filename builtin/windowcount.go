@@ -65,7 +65,8 @@ type event struct {
 //     weir.window.start, weir.window.end, weir.final, weir.result.id;
 //   - late records go to "<app-id>-late"; records outside the input
 //     contract to "<app-id>-dlq" (with --on-error=dlq, the default), with
-//     an error header naming the field and the problem (never quoting it).
+//     an error header naming the field and the problem (quoting at most
+//     64 bytes of the value).
 func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
 	var errs []error
 	if cfg.Input == "" || cfg.Output == "" {
@@ -131,7 +132,7 @@ func (s eventSerde) decode(b []byte) (event, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
-			return event{}, fmt.Errorf("value is %s, want a JSON object", jsonKind(bytes.TrimSpace(b)))
+			return event{}, fmt.Errorf("value is %s, want a JSON object", excerpt(bytes.TrimSpace(b)))
 		}
 		return event{}, err
 	}
@@ -143,50 +144,40 @@ func (s eventSerde) decode(b []byte) (event, error) {
 		return event{}, fmt.Errorf("no %q field", s.field)
 	}
 	var e event
-	switch kind := jsonKind(raw); kind {
-	case "a string":
+	switch raw[0] {
+	case '"':
 		if err := json.Unmarshal(raw, &e.Key); err != nil {
 			return event{}, fmt.Errorf("field %q: %w", s.field, err)
 		}
 		if e.Key == "" {
-			return event{}, fmt.Errorf("field %q is an empty string, want a non-empty string or a number", s.field)
+			return event{}, fmt.Errorf(`field %q is "", want a non-empty string or a number`, s.field)
 		}
-	case "a number":
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		e.Key = string(raw) // its JSON text: 1 and 1.0 are different keys
-	default:
-		return event{}, fmt.Errorf("field %q is %s, want a non-empty string or a number", s.field, kind)
+	default: // null, true, false, an object or an array
+		return event{}, fmt.Errorf("field %q is %s, want a non-empty string or a number", s.field, excerpt(raw))
 	}
 	ts, ok := m["ts"]
 	if !ok {
 		return event{}, errors.New(`no "ts" field`)
 	}
-	if kind := jsonKind(ts); kind != "a number" {
-		return event{}, fmt.Errorf(`"ts" is %s, want epoch milliseconds (an integer)`, kind)
-	}
-	if err := json.Unmarshal(ts, &e.TS); err != nil {
-		return event{}, errors.New(`"ts" is not an integer that fits 64 bits, want epoch milliseconds`)
+	// json.Unmarshal leaves e.TS alone for null: refuse it first.
+	if ts[0] == 'n' || json.Unmarshal(ts, &e.TS) != nil {
+		return event{}, fmt.Errorf(`"ts" is %s, want epoch milliseconds`, excerpt(ts))
 	}
 	return e, nil
 }
 
-// jsonKind names the type of a JSON value (valid, as json.Unmarshal
-// returned it) for error messages, which never quote the value itself.
-func jsonKind(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "empty"
+// excerpt returns JSON text (valid UTF-8) for an error message, cut to
+// 64 bytes: a dead letter's error must not repeat a huge value.
+func excerpt(raw []byte) string {
+	const limit = 64
+	if len(raw) <= limit {
+		return string(raw)
 	}
-	switch raw[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(raw[cut]) {
+		cut--
 	}
+	return fmt.Sprintf("%s... (%d bytes)", raw[:cut], len(raw))
 }
