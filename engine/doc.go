@@ -49,10 +49,11 @@
 // handed to tasks) and weir_records_out_total (produced and acknowledged)
 // leave out the watermark control records on repartition topics (those
 // produced are in weir_control_records_out_total) and transaction
-// markers. weir_consumer_lag is the partition's high watermark minus the
-// position after the last record fetched, transaction markers included
-// (the consumer keeps them for this only), so a caught-up partition shows
-// 0 even when it ends with a commit marker.
+// markers. weir_consumer_lag is the partition's last stable offset (its
+// end for a read_committed reader: open transactions are not readable
+// yet) minus the position after the last record fetched, transaction
+// markers included (the consumer keeps them for this only), so a
+// caught-up partition shows 0 even when it ends with a commit marker.
 //
 // # Goroutines
 //

@@ -387,9 +387,15 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 		}
 		if n := len(p.Records); n > 0 {
 			// The lag counts from the position after the last record,
-			// marker or not: a partition written in transactions
-			// ends with a commit marker.
-			e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-(p.Records[n-1].Offset+1), 0))
+			// marker or not (a partition written in transactions
+			// ends with a commit marker), to the last stable offset:
+			// records of open transactions cannot be read yet (as
+			// Java's consumer does for read_committed).
+			end := p.LastStableOffset
+			if end < 0 {
+				end = p.HighWatermark
+			}
+			e.m.setLag(p.Topic, p.Partition, max(end-(p.Records[n-1].Offset+1), 0))
 		}
 		if last == nil {
 			// An empty fetch (or one of markers only) means the

@@ -43,7 +43,7 @@ func newMetrics() *metrics {
 			Name: "weir_processing_errors_total", Help: "Records that failed to decode or whose operator failed, by source topic, kind (decode, operator) and the policy applied.",
 		}, []string{"topic", "kind", "policy"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "weir_consumer_lag", Help: "Offsets between the partition's high watermark and the position after the last record fetched (data or transaction marker); 0 when caught up.",
+			Name: "weir_consumer_lag", Help: "Offsets between the partition's last stable offset (the end read_committed can read) and the position after the last record fetched (data or transaction marker); 0 when caught up.",
 		}, []string{"topic", "partition"}),
 		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "weir_checkpoint_duration_seconds", Help: "Duration of checkpoints (flush outputs, commit offsets), by outcome.",
