@@ -34,7 +34,7 @@
 //
 // encoding/json already refuses a JSON type that does not fit (true into
 // a string, a string into an int64). Unknown fields are ignored. Error
-// messages name the field and never quote the input.
+// messages name the field and quote at most 64 bytes of the input.
 //
 // # Retaining decoded bytes
 //

@@ -114,7 +114,7 @@ func (s jsonSerde[T]) Decode(b []byte) (T, error) {
 		return v, &DecodeError{Serde: "json", Err: invalidUTF8(b)}
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return v, &DecodeError{Serde: "json", Err: err}
+		return v, &DecodeError{Serde: "json", Err: boundQuote(err)}
 	}
 	if s.req != nil {
 		if err := s.req.check(b); err != nil {
@@ -123,6 +123,20 @@ func (s jsonSerde[T]) Decode(b []byte) (T, error) {
 		}
 	}
 	return v, nil
+}
+
+// maxQuote bounds the input an error message repeats.
+const maxQuote = 64
+
+// boundQuote cuts what err quotes of the input to maxQuote bytes:
+// encoding/json puts a mistyped number's whole text in its error, and a
+// dead letter's error header must not repeat a huge value.
+func boundQuote(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && len(te.Value) > maxQuote {
+		te.Value = fmt.Sprintf("%s... (%d bytes)", te.Value[:maxQuote], len(te.Value))
+	}
+	return err
 }
 
 // invalidUTF8 says where b stops being UTF-8. It quotes no input.

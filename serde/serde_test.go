@@ -421,3 +421,23 @@ func TestJSONInvalidUTF8(t *testing.T) {
 		t.Errorf("Decode of escapes = %q, %v", v, err)
 	}
 }
+
+// TestJSONErrorsQuoteLittle: a dead letter's error header must not repeat
+// a huge value; encoding/json quotes a mistyped number whole.
+func TestJSONErrorsQuoteLittle(t *testing.T) {
+	digits := strings.Repeat("9", 100_000)
+	for _, in := range []string{
+		`{"qty":` + digits + `}`,
+		`{"qty":1.` + digits + `}`,
+		`{"id":` + digits + `}`,
+		`{"id":"` + digits + `"`,
+	} {
+		_, err := serde.JSON[order]().Decode([]byte(in))
+		if err == nil {
+			t.Fatalf("Decode(%.40q...) succeeded", in)
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("Decode(%.40q...): error of %d bytes: %.200q...", in, len(err.Error()), err)
+		}
+	}
+}
