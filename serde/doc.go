@@ -32,6 +32,11 @@
 //		Page string `json:"page"` // optional: "" when missing or null
 //	}
 //
+// The UTF-8 check costs little next to encoding/json; required fields
+// cost a second decode of the value into a struct of those fields only
+// (BenchmarkJSONDecodeRequired: about twice the time of a plain decode of
+// a small event). Types without the tag pay nothing for it.
+//
 // encoding/json already refuses a JSON type that does not fit (true into
 // a string, a string into an int64). Unknown fields are ignored. Error
 // messages name the field and quote at most 64 bytes of the input.
