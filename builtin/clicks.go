@@ -9,11 +9,12 @@ import (
 )
 
 // Click is the demo's input event: a user viewed a page at event time TS
-// (epoch ms).
+// (epoch ms). User and TS are required (see serde.JSON): a click without
+// them, or with null for them, is refused instead of read as zero.
 type Click struct {
-	User string `json:"user"`
+	User string `json:"user" weir:"required"`
 	Page string `json:"page"`
-	TS   int64  `json:"ts"`
+	TS   int64  `json:"ts" weir:"required"`
 }
 
 // UserCount is ClickCount's output value.
@@ -25,6 +26,13 @@ type UserCount struct {
 // ClickCount reads JSON clicks from input, re-keys them by user (through a
 // repartition topic, whatever the input's keys), and writes the running
 // count per user to output as JSON {"key":..., "count":...} keyed by user.
+//
+// Its input contract: the value is a JSON object in UTF-8 with "user", a
+// non-empty string, and "ts", an integer (epoch ms, the record's event
+// time); "page" is an optional string; other fields and the record key
+// are ignored. Anything else (null or missing user or ts, another JSON
+// type, invalid UTF-8) goes to the error policy (the dead-letter topic by
+// default) and is not counted.
 func ClickCount(input, output string) *topology.Topology {
 	t := topology.New()
 	clicks := topology.Source(t, input, serde.Bytes(), serde.JSON[Click](), topology.Named("source"),

@@ -1,11 +1,12 @@
 package builtin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/topology"
@@ -48,6 +49,12 @@ type event struct {
 //   - input: JSON objects such as {"user":"u1","page":"/a","ts":1700000000123};
 //     event time is "ts" (epoch ms); the record key is ignored and the
 //     topology re-keys by the value's KeyField through a repartition topic;
+//   - the input contract: the value is a JSON object in valid UTF-8; its
+//     KeyField is a non-empty string (the key) or a number (its JSON text
+//     is the key, so 1 and 1.0 are two keys); "ts" is an integer; other
+//     fields are ignored. Anything else (a null, boolean, object, array or
+//     empty key field, a missing field, a null or fractional ts, invalid
+//     UTF-8) is never counted: it goes to the error policy;
 //   - tumbling event-time windows [start, start+Window) aligned to the epoch;
 //     watermark = max ts seen minus OutOfOrderness, per partition, the
 //     minimum over a task's partitions, carried across the repartition
@@ -56,7 +63,10 @@ type event struct {
 //     the window end plus Grace: record key = the key (UTF-8), value =
 //     {"key":..,"window_start":..,"window_end":..,"count":..}, headers
 //     weir.window.start, weir.window.end, weir.final, weir.result.id;
-//   - late records go to "<app-id>-late"; malformed ones to "<app-id>-dlq".
+//   - late records go to "<app-id>-late"; records outside the input
+//     contract to "<app-id>-dlq" (with --on-error=dlq, the default), with
+//     an error header naming the field and the problem (quoting at most
+//     64 bytes of the value).
 func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
 	var errs []error
 	if cfg.Input == "" || cfg.Output == "" {
@@ -96,8 +106,9 @@ func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
 	return t, nil
 }
 
-// eventSerde decodes the key field and "ts" of a JSON object. The key field
-// may be a string or a number (its JSON text is the key).
+// eventSerde decodes the key field and "ts" of a JSON object, and refuses
+// (with a *serde.DecodeError) every input the window-count contract does not
+// define, so that no such record is counted under a made-up key.
 type eventSerde struct{ field string }
 
 func (s eventSerde) Encode(event) ([]byte, error) {
@@ -105,27 +116,54 @@ func (s eventSerde) Encode(event) ([]byte, error) {
 }
 
 func (s eventSerde) Decode(b []byte) (event, error) {
+	e, err := s.decode(b)
+	if err != nil {
+		return event{}, &serde.DecodeError{Serde: "window-count event", Err: err}
+	}
+	return e, nil
+}
+
+func (s eventSerde) decode(b []byte) (event, error) {
+	// encoding/json would turn each invalid byte into U+FFFD: distinct
+	// keys would be counted as one.
+	if !utf8.Valid(b) {
+		return event{}, errors.New("value is not valid UTF-8")
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return event{}, &serde.DecodeError{Serde: "window-count event", Err: err}
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			return event{}, fmt.Errorf("value is %s, want a JSON object", serde.Excerpt(bytes.TrimSpace(b)))
+		}
+		return event{}, err
+	}
+	if m == nil {
+		return event{}, errors.New("value is null, want a JSON object")
 	}
 	raw, ok := m[s.field]
 	if !ok {
-		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("no %q field", s.field)}
+		return event{}, fmt.Errorf("no %q field", s.field)
 	}
 	var e event
-	if err := json.Unmarshal(raw, &e.Key); err != nil {
-		e.Key = strings.TrimSpace(string(raw))
-		if e.Key == "" || e.Key == "null" || e.Key[0] == '{' || e.Key[0] == '[' {
-			return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf("field %q is %s, want a string or number", s.field, serde.Excerpt(raw))}
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &e.Key); err != nil {
+			return event{}, fmt.Errorf("field %q: %w", s.field, err)
 		}
+		if e.Key == "" {
+			return event{}, fmt.Errorf(`field %q is "", want a non-empty string or a number`, s.field)
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		e.Key = string(raw) // its JSON text: 1 and 1.0 are different keys
+	default: // null, true, false, an object or an array
+		return event{}, fmt.Errorf("field %q is %s, want a non-empty string or a number", s.field, serde.Excerpt(raw))
 	}
 	ts, ok := m["ts"]
 	if !ok {
-		return event{}, &serde.DecodeError{Serde: "window-count event", Err: errors.New(`no "ts" field`)}
+		return event{}, errors.New(`no "ts" field`)
 	}
-	if err := json.Unmarshal(ts, &e.TS); err != nil {
-		return event{}, &serde.DecodeError{Serde: "window-count event", Err: fmt.Errorf(`"ts" is %s, want epoch milliseconds`, serde.Excerpt(ts))}
+	// json.Unmarshal leaves e.TS alone for null: refuse it first.
+	if ts[0] == 'n' || json.Unmarshal(ts, &e.TS) != nil {
+		return event{}, fmt.Errorf(`"ts" is %s, want epoch milliseconds`, serde.Excerpt(ts))
 	}
 	return e, nil
 }

@@ -69,6 +69,18 @@
 // headers if the full dead letter is rejected too; skipped with an error
 // logged if even that is). weir_isolated_records_total counts them.
 //
+// # Metrics
+//
+// /metrics counts data records: weir_records_in_total (consumed and
+// handed to tasks) and weir_records_out_total (produced and acknowledged)
+// leave out the watermark control records on repartition topics (those
+// produced are in weir_control_records_out_total) and transaction
+// markers. weir_consumer_lag is the partition's last stable offset (its
+// end for a read_committed reader: open transactions are not readable
+// yet) minus the position after the last record fetched, transaction
+// markers included (the consumer keeps them for this only), so a
+// caught-up partition shows 0 even when it ends with a commit marker.
+//
 // # Goroutines
 //
 // Run owns every goroutine it starts (errgroup) and returns after they

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -56,7 +55,10 @@ type Engine struct {
 	// changelogStore maps changelog topics to their stores.
 	changelogStore map[string]string
 	lay            *layout
-	out            map[string]prometheus.Counter // records_out per topic, built once
+	out            map[string]*outCounter // records_out per topic, built once
+	// repartition holds the repartition topics this process reads: their
+	// watermark control records are not counted as input.
+	repartition map[string]bool
 
 	// tasks and byTP belong to whoever holds the group "turn": the
 	// processing loop between PollRecords and AllowRebalance, or a
@@ -204,14 +206,24 @@ func (e *Engine) Run(ctx context.Context) error {
 	for store := range e.plan.Stores() {
 		e.changelogStore[changelog.Topic(e.cfg.AppID, store)] = store
 	}
-	e.out = make(map[string]prometheus.Counter)
+	e.out = make(map[string]*outCounter)
+	e.repartition = make(map[string]bool)
 	for _, st := range e.plan.Subtopologies {
 		for _, s := range st.Sinks {
-			e.out[s.Topic] = e.m.recordsOut.WithLabelValues(s.Topic)
+			o := &outCounter{data: e.m.recordsOut.WithLabelValues(s.Topic)}
+			if s.Internal {
+				o.control = e.m.controlsOut.WithLabelValues(s.Topic)
+			}
+			e.out[s.Topic] = o
+		}
+		for _, s := range st.Sources {
+			if s.Internal {
+				e.repartition[s.Topic] = true
+			}
 		}
 	}
 	for _, topic := range []string{DLQTopic(e.cfg.AppID), topology.LateTopic(e.cfg.AppID)} {
-		e.out[topic] = e.m.recordsOut.WithLabelValues(topic)
+		e.out[topic] = &outCounter{data: e.m.recordsOut.WithLabelValues(topic)}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -362,20 +374,46 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 			fatal = fmt.Errorf("engine: records for partition %s/%d that no task owns", p.Topic, p.Partition)
 			return
 		}
-		if len(p.Records) == 0 {
-			// An empty fetch means the position reached the end.
-			t.rt.SetCaughtUp(p.Topic, true)
-			return
-		}
+		// Transaction markers (kept, KeepControlRecords) only move the
+		// position; the engine's watermark control records on
+		// repartition topics go to the task but are not data.
+		var last *kgo.Record
+		data, processed := 0, 0
+		rep := e.repartition[p.Topic]
 		for _, rec := range p.Records {
+			if rec.Attrs.IsControl() {
+				continue
+			}
+			if !rep || !isControl(rec) {
+				data++
+			}
 			if err := e.process(t, rec); err != nil {
 				fatal = err
 				return
 			}
+			last = rec
+			processed++
 		}
-		last := p.Records[len(p.Records)-1]
+		if n := len(p.Records); n > 0 {
+			// The lag counts from the position after the last record,
+			// marker or not (a partition written in transactions
+			// ends with a commit marker), to the last stable offset:
+			// records of open transactions cannot be read yet (as
+			// Java's consumer does for read_committed).
+			end := p.LastStableOffset
+			if end < 0 {
+				end = p.HighWatermark
+			}
+			e.m.setLag(p.Topic, p.Partition, max(end-(p.Records[n-1].Offset+1), 0))
+		}
+		if last == nil {
+			// An empty fetch (or one of markers only) means the
+			// position reached the end.
+			t.rt.SetCaughtUp(p.Topic, true)
+			return
+		}
 		if e.sess != nil {
-			e.iso.txnRecs += len(p.Records)
+			e.iso.txnRecs += processed
 			e.iso.last = last
 		}
 		next := last.Offset + 1
@@ -385,9 +423,8 @@ func (e *Engine) processFetches(fetches kgo.Fetches) error {
 		if t.st != nil && t.st.Full() {
 			e.force = true
 		}
-		e.m.recordsIn.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
-		e.sinceCP += len(p.Records)
-		e.m.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
+		e.m.recordsIn.WithLabelValues(p.Topic).Add(float64(data))
+		e.sinceCP += data
 	})
 	return fatal
 }
@@ -485,14 +522,40 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 	}
 }
 
+// produceControl hands a watermark control record to the producer; it is
+// counted apart from data (see outCounter).
+func (e *Engine) produceControl(rec *kgo.Record) {
+	o := e.out[rec.Topic]
+	if o == nil || o.control == nil {
+		e.produce(rec) // cannot happen: controls go to repartition sinks
+		return
+	}
+	o.controlProduced()
+	e.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
+		o.controlDone(err)
+		e.onProduced(r, err)
+	})
+}
+
+// isControl reports whether rec is a watermark control record (see
+// windows.HeaderKey).
+func isControl(rec *kgo.Record) bool {
+	for _, h := range rec.Headers {
+		if h.Key == windows.HeaderKey {
+			return true
+		}
+	}
+	return false
+}
+
 // producedHook counts acknowledged records (weir_records_out_total) per
 // batch, on franz-go's goroutines: counting them per record in onProduced
 // cost 3% of a pass-through query's CPU.
-type producedHook map[string]prometheus.Counter
+type producedHook map[string]*outCounter
 
 func (h producedHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, topic string, _ int32, m kgo.ProduceBatchMetrics) {
-	if c, ok := h[topic]; ok {
-		c.Add(float64(m.NumRecords))
+	if o, ok := h[topic]; ok {
+		o.written(m.NumRecords)
 	}
 }
 
@@ -540,7 +603,7 @@ func (e *Engine) commit(ctx context.Context) error {
 			for p := range e.lay.partitions[topic] {
 				rec := *c
 				rec.Topic, rec.Partition = topic, p
-				e.produce(&rec)
+				e.produceControl(&rec)
 			}
 		}
 	}
@@ -630,6 +693,7 @@ func (e *Engine) newClient() error {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), // transaction markers: for the lag only (processFetches)
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(e.cfg.SessionTimeout),

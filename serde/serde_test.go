@@ -229,12 +229,14 @@ func FuzzJSONDecode(f *testing.F) {
 		``, `null`, `{}`, `[]`, `"x"`, `1e308`, `-0`, `{"id":"a","qty":1,"price":2.5}`,
 		`{"next":{"next":{"id":"deep"}}}`, `{"attrs":{"k":"v"},"tags":["a"]}`,
 		`"\ud800"`, "\"\xff\"", `{"id":"a"}x`, `[1,{"a":[null,true]}]`,
+		`{"user":"u","ts":1}`, `{"User":null,"ts":1}`, `{"user":"u","TS":2,"user":null}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzzJSON(t, serde.JSON[order](), b)
 		fuzzJSON(t, serde.JSON[any](), b)
+		fuzzJSON(t, serde.JSON[visit](), b)
 	})
 }
 
@@ -349,7 +351,7 @@ func TestDecodeErrorBounded(t *testing.T) {
 	if err == nil {
 		t.Fatal("a 900,000-digit ts decodes")
 	}
-	if text := err.Error(); len(text) > 1100 || !strings.HasPrefix(text, "serde: json decode: json: cannot unmarshal number 999") || !strings.HasSuffix(text, "bytes, truncated)") {
+	if text := err.Error(); len(text) > 1100 || !strings.HasPrefix(text, "serde: json decode: json: cannot unmarshal number 999") || !strings.Contains(text, "… (900007 bytes)") {
 		t.Fatalf("decode error of %d bytes: %.200q…", len(text), text)
 	}
 }
@@ -367,5 +369,121 @@ func TestTruncateTextUTF8(t *testing.T) {
 	}
 	if got := serde.TruncateText("short", 64); got != "short" {
 		t.Fatalf("TruncateText(short) = %q", got)
+	}
+}
+
+// visit has required fields: a decode must refuse a value without them
+// (missing or null) instead of handing out zero values.
+type visit struct {
+	User  string  `json:"user" weir:"required"`
+	TS    int64   `json:"ts" weir:"required"`
+	Page  string  `json:"page"`
+	Ref   *string `json:"ref"`
+	Count int     // untagged: matched by name, optional
+}
+
+func TestJSONRequired(t *testing.T) {
+	s := serde.JSON[visit]()
+	got, err := s.Decode([]byte(`{"user":"u1","ts":5}`))
+	if err != nil || got != (visit{User: "u1", TS: 5}) {
+		t.Fatalf("Decode of a complete value = %+v, %v", got, err)
+	}
+	// Optional fields may be null or missing; encoding/json's case-
+	// insensitive field matching applies to required fields too.
+	got, err = s.Decode([]byte(`{"USER":"u2","ts":0,"page":null,"ref":null}`))
+	if err != nil || got != (visit{User: "u2"}) {
+		t.Fatalf("Decode with null optional fields = %+v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{`{"ts":5}`, `serde: json decode: required field "user" is missing`},
+		{`{"user":null,"ts":5}`, `serde: json decode: required field "user" is null`},
+		{`{"user":"u1"}`, `serde: json decode: required field "ts" is missing`},
+		{`{"user":"u1","ts":null}`, `serde: json decode: required field "ts" is null`},
+		{`{}`, `serde: json decode: required field "user" is missing`},
+		{`null`, `serde: json decode: null, want an object with the required field "user"`},
+		{`{"user":true,"ts":5}`, `serde: json decode: json: cannot unmarshal bool into Go struct field visit.user of type string`},
+		{`{"user":"u1","ts":"5"}`, `serde: json decode: json: cannot unmarshal string into Go struct field visit.ts of type int64`},
+	} {
+		v, err := s.Decode([]byte(tc.in))
+		var de *serde.DecodeError
+		if !errors.As(err, &de) || de.Serde != "json" {
+			t.Errorf("Decode(%s) = %+v, %v; want a json *serde.DecodeError", tc.in, v, err)
+			continue
+		}
+		if err.Error() != tc.want {
+			t.Errorf("Decode(%s): %q, want %q", tc.in, err, tc.want)
+		}
+	}
+	// A pointer type has the same contract; a null pointer is a null value.
+	if v, err := serde.JSON[*visit]().Decode([]byte(`{"ts":1}`)); err == nil {
+		t.Errorf("JSON[*visit] Decode without user = %+v, want an error", v)
+	}
+	if v, err := serde.JSON[*visit]().Decode([]byte(`{"user":"u","ts":1}`)); err != nil || v.User != "u" {
+		t.Errorf("JSON[*visit] Decode = %+v, %v", v, err)
+	}
+}
+
+// TestJSONBadRequiredTag: a misspelt tag is a programming error, reported
+// by every Decode and Encode instead of being ignored.
+func TestJSONBadRequiredTag(t *testing.T) {
+	type bad struct {
+		A string `weir:"requried"`
+		B string `json:"-" weir:"required"`
+	}
+	s := serde.JSON[bad]()
+	want := `serde: json: type serde_test.bad: field A: unknown weir tag "requried" (want "required"); field B: required but not in JSON (json:"-")`
+	if _, err := s.Decode([]byte(`{"A":"x"}`)); err == nil || err.Error() != want {
+		t.Errorf("Decode: %v, want %q", err, want)
+	}
+	if _, err := s.Encode(bad{}); err == nil || err.Error() != want {
+		t.Errorf("Encode: %v, want %q", err, want)
+	}
+}
+
+// TestJSONInvalidUTF8: encoding/json replaces invalid UTF-8 with U+FFFD,
+// so distinct byte strings would decode to one value. JSON text is UTF-8
+// (RFC 8259); the serde refuses anything else.
+func TestJSONInvalidUTF8(t *testing.T) {
+	for _, in := range []string{
+		"\"\xff\"",
+		"{\"id\":\"a\xfeb\"}",
+		"{\"id\":\"ok\",\"attrs\":{\"\xc3\":\"v\"}}",
+		"{\"id\":\"\xed\xa0\x80\"}", // an encoded surrogate
+	} {
+		for name, err := range map[string]error{
+			"order": func() error { _, err := serde.JSON[order]().Decode([]byte(in)); return err }(),
+			"any":   func() error { _, err := serde.JSON[any]().Decode([]byte(in)); return err }(),
+		} {
+			var de *serde.DecodeError
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), "not valid UTF-8") {
+				t.Errorf("JSON[%s].Decode(%q) = %v, want a *DecodeError saying it is not valid UTF-8", name, in, err)
+			}
+		}
+	}
+	// Escaped code points are valid JSON text, also U+FFFD itself.
+	if v, err := serde.JSON[string]().Decode([]byte(`"\u00fc\ufffd"`)); err != nil || v != "ü\ufffd" {
+		t.Errorf("Decode of escapes = %q, %v", v, err)
+	}
+}
+
+// TestJSONErrorsQuoteLittle: a dead letter's error header must not repeat
+// a huge value; encoding/json quotes a mistyped number whole.
+func TestJSONErrorsQuoteLittle(t *testing.T) {
+	digits := strings.Repeat("9", 100_000)
+	for _, in := range []string{
+		`{"qty":` + digits + `}`,
+		`{"qty":1.` + digits + `}`,
+		`{"id":` + digits + `}`,
+		`{"id":"` + digits + `"`,
+	} {
+		_, err := serde.JSON[order]().Decode([]byte(in))
+		if err == nil {
+			t.Fatalf("Decode(%.40q...) succeeded", in)
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("Decode(%.40q...): error of %d bytes: %.200q...", in, len(err.Error()), err)
+		}
 	}
 }
