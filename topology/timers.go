@@ -4,6 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
@@ -152,6 +156,7 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 		out := func(r Record[KO, VO]) error { return next(tb.ctx, r) }
 		if p.OnTimer != nil {
 			tb.advancers = append(tb.advancers, func(wm int64) error {
+				var errs []error
 				for _, d := range [...]TimeDomain{EventTime, ProcessingTime} {
 					now := wm
 					if d == ProcessingTime {
@@ -159,15 +164,18 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 					}
 					fired, err := timers.due(d, now)
 					if err != nil {
-						return &OperatorError{Operator: n.name, Err: err}
+						return errors.Join(append(errs, &OperatorError{Operator: n.name, Err: err})...)
 					}
+					// A timer that fails is done, like one that
+					// fired: it was deleted, and the timers after it
+					// still fire.
 					for _, t := range fired {
 						if err := p.OnTimer(tb.ctx, t, out); err != nil {
-							return operatorError(n.name, err)
+							errs = append(errs, timerError(tb.ctx, n.name, ks, t, operatorError(n.name, err)))
 						}
 					}
 				}
-				return nil
+				return errors.Join(errs...)
 			})
 		}
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
@@ -188,4 +196,26 @@ func operatorError(op string, err error) error {
 		return err
 	}
 	return &OperatorError{Operator: op, Err: err}
+}
+
+// timerError is err of timer t of operator op: an *EmitError that sets the
+// timer aside (its key, time and domain) when err is a record's, for the
+// error policy; err itself otherwise.
+func timerError[K any](ctx *Context, op string, ks serde.Serde[K], t Timer[K], err error) error {
+	if !isRecordError(err) {
+		return err
+	}
+	kb, kerr := ks.Encode(t.Key)
+	if kerr != nil {
+		kb = nil
+	}
+	rec := &kgo.Record{
+		Key: kb, Partition: ctx.env.Task.Partition, Offset: -1, Timestamp: time.UnixMilli(t.Time),
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderEmitOperator, Value: []byte(op)},
+			{Key: HeaderTimerTime, Value: strconv.AppendInt(nil, t.Time, 10)},
+			{Key: HeaderTimerDomain, Value: []byte(t.Domain.String())},
+		},
+	}
+	return &EmitError{Record: rec, Err: err}
 }
