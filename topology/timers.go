@@ -86,6 +86,9 @@ func (t *Timers[K]) due(d TimeDomain, now int64) ([]Timer[K], error) {
 		keys  [][]byte
 	)
 	err := t.store.Scan([]byte{byte(d)}, func(k, _ []byte) error {
+		if len(k) < 9 {
+			return fmt.Errorf("topology: corrupt timer %x: %d bytes, want at least 9", k, len(k))
+		}
 		ts := int64(binary.BigEndian.Uint64(k[1:9]) ^ 1<<63)
 		if ts > now {
 			return errStopScan
@@ -162,9 +165,13 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 					if d == ProcessingTime {
 						now = tb.ctx.now.UnixMilli()
 					}
+					// A timer store that cannot be read, or holds
+					// what is no timer, is no record's fault: it
+					// stops the task (as an error of a record it
+					// would be dead-lettered again at every batch).
 					fired, err := timers.due(d, now)
 					if err != nil {
-						return errors.Join(append(errs, &OperatorError{Operator: n.name, Err: err})...)
+						return errors.Join(append(errs, fmt.Errorf("topology: operator %q: timers: %w", n.name, err))...)
 					}
 					// A timer that fails is done, like one that
 					// fired: it was deleted, and the timers after it

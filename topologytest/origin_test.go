@@ -441,3 +441,45 @@ func TestCombineEmitFailure(t *testing.T) {
 		t.Errorf("repartition records of %q, want %q", keys, want)
 	}
 }
+
+// TestCorruptTimerStops: a timer store entry that is no timer (too short
+// to hold a time) stops the task with an error naming the operator,
+// instead of panicking or dead-lettering an unrelated input record at
+// every batch.
+func TestCorruptTimerStops(t *testing.T) {
+	str := serde.String()
+	top := topology.New()
+	in := topology.Source(top, "in", str, str, topology.Named("source"))
+	fired := topology.ProcessTimed(in, func(_ *topology.Context, timers *topology.Timers[string]) (topology.TimedProcessor[string, string, string, string], error) {
+		return topology.TimedProcessor[string, string, string, string]{
+			Process: func(*topology.Context, topology.Record[string, string], func(topology.Record[string, string]) error) error {
+				return nil
+			},
+			OnTimer: func(*topology.Context, topology.Timer[string], func(topology.Record[string, string]) error) error {
+				return nil
+			},
+		}, nil
+	}, topology.Named("expire"))
+	topology.To(topology.WithSerdes(fired, str, str), "out", topology.Named("sink"))
+	d, err := topologytest.New(top, topologytest.AppID("ct"), topologytest.Partitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Pipe("in", 0, []byte("a"), []byte("x"), 10); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Store(topology.TaskID{}, "expire-timers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put([]byte("p\x00"), nil); err != nil { // processing-time domain, 1 byte of time
+		t.Fatal(err)
+	}
+	err = d.AdvanceTime(time.Second)
+	if err == nil || !strings.Contains(err.Error(), `"expire"`) || !strings.Contains(err.Error(), "corrupt timer") {
+		t.Errorf("AdvanceTime = %v, want an error naming the operator and the corrupt timer", err)
+	}
+	if n := len(d.DLQ()); n != 0 {
+		t.Errorf("%d dead letters, want none: the input record did nothing wrong", n)
+	}
+}
