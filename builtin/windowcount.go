@@ -56,7 +56,10 @@ type event struct {
 //     the window end plus Grace: record key = the key (UTF-8), value =
 //     {"key":..,"window_start":..,"window_end":..,"count":..}, headers
 //     weir.window.start, weir.window.end, weir.final, weir.result.id;
-//   - late records go to "<app-id>-late"; malformed ones to "<app-id>-dlq".
+//   - late records go to "<app-id>-late" (as read from the repartition
+//     topic: key = the key, empty value, timestamp = event time; headers
+//     weir.origin.topic, weir.origin.partition and weir.origin.offset name
+//     the input record); malformed ones to "<app-id>-dlq".
 func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
 	var errs []error
 	if cfg.Input == "" || cfg.Output == "" {

@@ -45,7 +45,11 @@ func WithWatermarks(s windows.Strategy) Opt {
 // Records partition by their current key first (through a repartition topic
 // if the key changed). A record whose every window is already closed goes
 // to the late-data side output "<app>-late" with headers naming its
-// windows and the watermark it met; it is never dropped silently.
+// windows and the watermark it met; it is never dropped silently. The late
+// record is the record as the operator's task read it (after a
+// repartition, the repartition topic's record: the value is what the
+// operators before it made of the input), with weir.source.* naming where
+// the task read it and weir.origin.* the input record it came from.
 //
 // Results carry the headers weir.window.start, weir.window.end, weir.final
 // and weir.result.id, and the timestamp End-1 (the window's last instant).
