@@ -235,13 +235,13 @@ type Failure struct {
 }
 
 // Failures splits an error Advance returned into what the error policy
-// handles: one Failure per *EmitError (a window result or a timer's
-// output, set aside as its own Record), and one for the other record
-// errors joined, set aside as the record processed last, which has no
-// better owner (a Combine's flush). An error that is not a record's
-// (Advance returns only those when there is one) comes back with a nil
-// Record, and so does a record error when the task processed no record.
-// Called on the task's goroutine.
+// handles: one Failure per *EmitError (a window result, a timer or a
+// combined record, set aside as its own Record), and, as a fallback, one
+// for any other record errors joined (weir's operators return none),
+// set aside as the record processed last. An error that is not a
+// record's (Advance returns only those when there is one) comes back
+// with a nil Record, and so does a fallback when the task processed no
+// record. Called on the task's goroutine.
 func (t *Task) Failures(err error) []Failure {
 	var fs []Failure
 	var rest []error
