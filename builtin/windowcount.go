@@ -63,10 +63,13 @@ type event struct {
 //     the window end plus Grace: record key = the key (UTF-8), value =
 //     {"key":..,"window_start":..,"window_end":..,"count":..}, headers
 //     weir.window.start, weir.window.end, weir.final, weir.result.id;
-//   - late records go to "<app-id>-late"; records outside the input
-//     contract to "<app-id>-dlq" (with --on-error=dlq, the default), with
-//     an error header naming the field and the problem (quoting at most
-//     64 bytes of the value).
+//   - late records go to "<app-id>-late" (as read from the repartition
+//     topic: key = the key, empty value, timestamp = event time; headers
+//     weir.origin.topic, weir.origin.partition and weir.origin.offset name
+//     the input record); records outside the input contract to
+//     "<app-id>-dlq" (with --on-error=dlq, the default), with an error
+//     header naming the field and the problem (quoting at most 64 bytes of
+//     the value).
 func WindowCount(cfg WindowCountConfig) (*topology.Topology, error) {
 	var errs []error
 	if cfg.Input == "" || cfg.Output == "" {

@@ -50,7 +50,12 @@
 // A record that cannot be decoded, or whose user function fails, is handled
 // by Config.OnError: produced to "<app>-dlq" with headers weir.error,
 // weir.source.topic, weir.source.partition and weir.source.offset (dlq, the
-// default), counted and logged (skip), or stops the engine (fail). A dead
+// default), counted and logged (skip), or stops the engine (fail). A
+// record read from a repartition topic also carries weir.origin, the input
+// record it came from (topology.HeaderOrigin). What fails while windows
+// close and timers fire (Task.Advance) is set aside as itself, a window
+// result or a timer (topology.EmitError: weir.source.topic "" and
+// weir.source.offset -1), never as an unrelated input record. A dead
 // letter always fits the broker: topology.DeadLetter cuts a huge key,
 // value, header set or error text and says so (weir.truncated, the
 // original sizes and SHA-256s). A store write of a key or value the store

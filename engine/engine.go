@@ -435,12 +435,13 @@ func (e *Engine) advance() error {
 	for _, t := range e.tasks {
 		wm, err := t.rt.Advance(now)
 		if err != nil {
-			rec := t.rt.LastRecord()
-			if rec == nil {
-				return fmt.Errorf("engine: task %s: advance watermark: %w", t.id, err)
-			}
-			if err := e.policy(t, rec, err); err != nil {
-				return err
+			for _, f := range t.rt.Failures(err) {
+				if f.Record == nil {
+					return fmt.Errorf("engine: task %s: advance watermark: %w", t.id, f.Err)
+				}
+				if err := e.policy(t, f.Record, f.Err); err != nil {
+					return err
+				}
 			}
 		}
 		if wm != t.shownWM {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/weirstream/weir/engine"
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/windows"
 )
 
 // errForbidden is what pageTopology's operator returns for page "/forbidden".
@@ -158,4 +161,83 @@ func fmtHeaders(hs []kgo.RecordHeader) string {
 		fmt.Fprintf(&b, "  %s=%q\n", h.Key, h.Value)
 	}
 	return b.String()
+}
+
+// countOver3Serde encodes a window count as text and fails for counts
+// above 2.
+type countOver3Serde struct{}
+
+func (countOver3Serde) Encode(w topology.Windowed[int64]) ([]byte, error) {
+	if w.Value > 2 {
+		return nil, fmt.Errorf("count %d does not fit", w.Value)
+	}
+	return strconv.AppendInt(nil, w.Value, 10), nil
+}
+
+func (countOver3Serde) Decode([]byte) (topology.Windowed[int64], error) {
+	return topology.Windowed[int64]{}, errors.New("not read")
+}
+
+// TestWindowResultEncodeFailureGoesToDLQ: a window result the sink cannot
+// encode reaches "<app>-dlq" as itself (key, the accumulator's bytes, the
+// window headers, the emitting operator, the error; read from no topic),
+// not as the input record that moved the watermark; the window beside it
+// is emitted and nothing else is dead-lettered.
+func TestWindowResultEncodeFailureGoesToDLQ(t *testing.T) {
+	t.Parallel()
+	const (
+		in, out = "page-views", "views-per-window"
+		app     = "window-encode"
+	)
+	tumbling, err := windows.Tumbling(time.Duration(windowSize) * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := topology.New()
+	s := topology.Source(top, in, serde.String(), serde.String(), topology.Named("source"))
+	counts := topology.Aggregate(s, windows.Spec{Assigner: tumbling}, windows.Count[string](), serde.Int64(), topology.Named("count"))
+	topology.To(topology.WithSerdes(counts, serde.String(), serde.Serde[topology.Windowed[int64]](countOver3Serde{})), out, topology.Named("sink"))
+
+	c := newCluster(t)
+	c.createTopic(in, 1)
+	r := startEngine(t, c, top, app, nil)
+	base := alignedBase()
+	var recs []*kgo.Record
+	for i, k := range []string{"a", "a", "b", "a"} {
+		recs = append(recs, &kgo.Record{Topic: in, Key: []byte(k), Value: []byte("v"), Timestamp: time.UnixMilli(base + int64(i))})
+	}
+	// Moves the watermark past the first window's end.
+	recs = append(recs, &kgo.Record{Topic: in, Key: []byte("closer"), Value: []byte("v"), Timestamp: time.UnixMilli(base + 2*windowSize)})
+	c.produce(recs)
+
+	got := c.readOutput(app, r.e.Plan().SourceTopics(), out, 1)
+	if string(got[0].Key) != "b" || string(got[0].Value) != "1" {
+		t.Errorf("output %q=%q, want b=1", got[0].Key, got[0].Value)
+	}
+	dlq := engine.DLQTopic(app)
+	dead := c.consume(dlq, 1)
+	c.assertComplete(dlq, dead)
+	d := dead[0]
+	three, _ := serde.Int64().Encode(3)
+	if string(d.Key) != "a" || !bytes.Equal(d.Value, three) || d.Timestamp.UnixMilli() != base+windowSize-1 {
+		t.Errorf("dead letter %q=%x at %d, want a=%x (the accumulator) at %d", d.Key, d.Value, d.Timestamp.UnixMilli(), three, base+windowSize-1)
+	}
+	w := windows.Window{Start: base, End: base + windowSize}
+	for k, want := range map[string]string{
+		windows.HeaderWindowStart:    strconv.FormatInt(w.Start, 10),
+		windows.HeaderWindowEnd:      strconv.FormatInt(w.End, 10),
+		windows.HeaderFinal:          "true",
+		windows.HeaderResultID:       windows.ResultID(app, "count", []byte("a"), w),
+		topology.HeaderEmitOperator:  "count",
+		engine.HeaderSourceTopic:     "",
+		engine.HeaderSourcePartition: "0",
+		engine.HeaderSourceOffset:    "-1",
+	} {
+		if v, ok := headerOf(d, k); !ok || v != want {
+			t.Errorf("dead letter header %s = %q (present %v), want %q", k, v, ok, want)
+		}
+	}
+	if e, _ := headerOf(d, engine.HeaderError); !strings.Contains(e, "count 3 does not fit") {
+		t.Errorf("dead letter error %q, want the encode error", e)
+	}
 }

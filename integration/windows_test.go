@@ -112,7 +112,8 @@ func TestWindowCountTwoEngines(t *testing.T) {
 // TestWindowCountLateData sends clicks 30s and more behind a watermark
 // that every downstream task is known to have reached. They go to
 // "<app>-late", as read from the repartition topic, with the windows they
-// missed, the exact watermark they met and their source coordinates; they
+// missed, the exact watermark they met, their source coordinates (the
+// repartition topic's record) and their origin (the input record); they
 // are counted nowhere.
 func TestWindowCountLateData(t *testing.T) {
 	t.Parallel()
@@ -183,7 +184,8 @@ func TestWindowCountLateData(t *testing.T) {
 			t.Fatalf("late click at %d: want it 30s behind the watermark %d, in a closed window", l.ts, wm)
 		}
 	}
-	produceWith(t, pr, clickRecords(t, in, late, "late"))
+	lateRecs := clickRecords(t, in, late, "late")
+	produceWith(t, pr, lateRecs)
 	lateGot := c.consume(topology.LateTopic(app), len(late))
 
 	final := closers(base + time.Hour.Milliseconds())
@@ -223,8 +225,13 @@ func TestWindowCountLateData(t *testing.T) {
 			t.Errorf("late click user %q ts %d: %d records in %s, want 1", k.user, k.start, len(srcs), rep)
 			continue
 		}
+		i := slices.IndexFunc(late, func(l click) bool { return l.user == k.user && l.ts == k.start })
+		input := lateRecs[i] // its partition and offset set by the produce
 		start := k.start - k.start%windowSize
 		wantH := map[string]string{
+			topology.HeaderOriginTopic:     in,
+			topology.HeaderOriginPartition: strconv.Itoa(int(input.Partition)),
+			topology.HeaderOriginOffset:    strconv.FormatInt(input.Offset, 10),
 			topology.HeaderLateOperator:    "count",
 			topology.HeaderLateWindows:     fmt.Sprintf("%d-%d", start, start+windowSize),
 			topology.HeaderLateWatermark:   strconv.FormatInt(wm, 10),

@@ -3,7 +3,10 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/windows"
 )
 
@@ -21,7 +24,9 @@ import (
 // record, which shrinks the repartition topic and spreads a hot key's load
 // over the tasks upstream.
 //
-// A combined record has no headers. A record late at the downstream
+// A combined record has no headers (and no origin: it is many records'). If
+// it fails downstream (a serde, a user function), the error policy sets it
+// aside as itself (see EmitError). A record late at the downstream
 // Aggregate goes to the late-data output as part of its combined record.
 // The stream needs a key serde (Combine groups by the encoded key); give
 // the output a value serde with WithSerdes.
@@ -63,7 +68,7 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 			var errs []error
 			for _, g := range groups {
 				if err := next(tb.ctx, Record[K, A]{Key: g.key, Value: g.acc, Timestamp: g.ts}); err != nil {
-					errs = append(errs, err)
+					errs = append(errs, combineError(tb.ctx, n.name, ks, g.key, g.ts, err))
 				}
 			}
 			clear(groups)
@@ -103,4 +108,22 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 		}), nil
 	}
 	return derive[K, V, K, A](s, n, ks, nil, s.rek)
+}
+
+// combineError is err of the combined record of key with event time ts:
+// an *EmitError that sets it aside (key, time, operator; the accumulator
+// has no serde here) when err is a record's; err itself otherwise.
+func combineError[K any](ctx *Context, op string, ks serde.Serde[K], key K, ts int64, err error) error {
+	if !isRecordError(err) {
+		return err
+	}
+	kb, kerr := ks.Encode(key)
+	if kerr != nil {
+		kb = nil
+	}
+	rec := &kgo.Record{
+		Key: kb, Partition: ctx.env.Task.Partition, Offset: -1, Timestamp: time.UnixMilli(ts),
+		Headers: []kgo.RecordHeader{{Key: HeaderEmitOperator, Value: []byte(op)}},
+	}
+	return &EmitError{Record: rec, Err: err}
 }

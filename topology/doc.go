@@ -96,6 +96,21 @@
 // the broker, for the engine and the test driver alike.
 // Task.Advance runs every operator's advance even when one fails; its
 // error is a record's (for the policy) only if every error in it is one.
+// A window result, a timer's record or a combined record that fails on
+// its way downstream is an *EmitError carrying that record, so the policy
+// sets it aside instead of an unrelated input record; Task.Failures splits
+// an Advance error into the records to set aside.
+//
+// # Where a record came from
+//
+// Context.Topic, Partition and Offset name the record being processed;
+// outside one (a timer, a window's emission, a factory) they return "",
+// -1 and -1. A repartition sink appends the header HeaderOrigin naming
+// the input record a record came from, kept across further repartitions;
+// the repartition source takes it off, so operators and outputs never see
+// it, but dead letters (the records as read) carry it. Every late record
+// names its input record in HeaderOriginTopic, HeaderOriginPartition and
+// HeaderOriginOffset.
 //
 // # Concurrency
 //

@@ -293,7 +293,9 @@ func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
 	sink.topic, sink.internal = topic, true
 	sink.build = func(tb *taskBuilder) (any, error) {
 		out := tb.sink(tb.plan.topicName(sink))
+		var ow originWriter
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
+			r.Headers = ow.withOrigin(ctx, r.Headers)
 			return send(ctx, out, ks, vs, r, sink.name)
 		}), nil
 	}
@@ -332,7 +334,11 @@ func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
 			if err != nil {
 				return &SourceError{Operator: src.name, Err: fmt.Errorf("value: %w", err)}
 			}
-			return next(ctx, Record[K, V]{Key: k, Value: v, Timestamp: rec.Timestamp.UnixMilli(), Headers: rec.Headers})
+			h := rec.Headers
+			if n := len(h); n > 0 && h[n-1].Key == HeaderOrigin {
+				ctx.origin, h = h[n-1].Value, h[:n-1:n-1]
+			}
+			return next(ctx, Record[K, V]{Key: k, Value: v, Timestamp: rec.Timestamp.UnixMilli(), Headers: h})
 		}), nil
 	}
 	return Stream[K, V]{t: s.t, n: src, ks: ks, vs: vs}

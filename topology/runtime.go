@@ -41,8 +41,13 @@ type TaskEnv struct {
 // record being processed, the task's stores, event and processing time.
 // It is valid only on the task's goroutine.
 type Context struct {
-	env       TaskEnv
-	src       *kgo.Record
+	env TaskEnv
+	// src is the record being processed, nil outside Task.Process
+	// (timers, window emission, factories).
+	src *kgo.Record
+	// origin is the value of the HeaderOrigin header src carried as a
+	// repartition record, nil if it carried none.
+	origin    []byte
 	watermark int64
 	now       time.Time // processing time of the current batch
 	tracker   *windows.Tracker
@@ -57,11 +62,34 @@ func (c *Context) AppID() string { return c.env.AppID }
 // TaskID returns the task's id.
 func (c *Context) TaskID() TaskID { return c.env.Task }
 
-// Topic, Partition and Offset return where the record being processed was
-// read from.
-func (c *Context) Topic() string    { return c.src.Topic }
-func (c *Context) Partition() int32 { return c.src.Partition }
-func (c *Context) Offset() int64    { return c.src.Offset }
+// Topic returns the topic the record being processed was read from, or ""
+// outside a record: in a timer, a window's emission or a factory. (After a
+// repartition it is the repartition topic; the input record's is in the
+// record's HeaderOrigin header.)
+func (c *Context) Topic() string {
+	if c.src == nil {
+		return ""
+	}
+	return c.src.Topic
+}
+
+// Partition returns the partition the record being processed was read
+// from, or -1 outside a record.
+func (c *Context) Partition() int32 {
+	if c.src == nil {
+		return -1
+	}
+	return c.src.Partition
+}
+
+// Offset returns the offset of the record being processed, or -1 outside
+// a record.
+func (c *Context) Offset() int64 {
+	if c.src == nil {
+		return -1
+	}
+	return c.src.Offset
+}
 
 // Watermark returns the task's current event-time watermark (epoch ms).
 func (c *Context) Watermark() int64 { return c.watermark }
@@ -86,6 +114,7 @@ func (c *Context) Store(name string) (state.Store, error) {
 type Task struct {
 	ID        TaskID
 	ctx       *Context
+	last      *kgo.Record // the record processed last, nil before the first
 	sources   map[string]sourceFn
 	advancers []func(wm int64) error
 	// flushers empty the Combines, upstream ones first, after the
@@ -187,23 +216,73 @@ func (t *Task) Advance(now time.Time) (int64, error) {
 // *SourceError nor an *OperatorError (a bad record's, for the error
 // policy).
 func appendFatal(dst []error, err error) []error {
+	for _, e := range leaves(nil, err) {
+		if !isRecordError(e) {
+			dst = append(dst, e)
+		}
+	}
+	return dst
+}
+
+// LastRecord returns the record processed last, nil if the task has
+// processed none since it was built.
+func (t *Task) LastRecord() *kgo.Record { return t.last }
+
+// Failure is a bad record's error from Advance, with the record the error
+// policy sets aside for it.
+type Failure struct {
+	// Record is the record to set aside; nil when there is none (then
+	// the error is fatal).
+	Record *kgo.Record
+	Err    error
+}
+
+// Failures splits an error Advance returned into what the error policy
+// handles: one Failure per *EmitError (a window result, a timer or a
+// combined record, set aside as its own Record), and, as a fallback, one
+// for any other record errors joined (weir's operators return none),
+// set aside as the record processed last. An error that is not a
+// record's (Advance returns only those when there is one) comes back
+// with a nil Record, and so does a fallback when the task processed no
+// record. Called on the task's goroutine.
+func (t *Task) Failures(err error) []Failure {
+	var fs []Failure
+	var rest []error
+	for _, e := range leaves(nil, err) {
+		var ee *EmitError
+		switch {
+		case errors.As(e, &ee):
+			fs = append(fs, Failure{Record: ee.Record, Err: e})
+		case isRecordError(e):
+			rest = append(rest, e)
+		default:
+			fs = append(fs, Failure{Err: e})
+		}
+	}
+	if len(rest) > 0 {
+		fs = append(fs, Failure{Record: t.last, Err: errors.Join(rest...)})
+	}
+	return fs
+}
+
+// leaves appends the errors joined in err (recursively), or err itself.
+func leaves(dst []error, err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			dst = appendFatal(dst, e)
+			dst = leaves(dst, e)
 		}
-		return dst
-	}
-	var se *SourceError
-	var oe *OperatorError
-	if errors.As(err, &se) || errors.As(err, &oe) {
 		return dst
 	}
 	return append(dst, err)
 }
 
-// LastRecord returns the record processed last (the one a failing window
-// emission in Advance is attributed to).
-func (t *Task) LastRecord() *kgo.Record { return t.ctx.src }
+// isRecordError reports whether err is a bad record's (a *SourceError or
+// an *OperatorError), for the error policy.
+func isRecordError(err error) bool {
+	var se *SourceError
+	var oe *OperatorError
+	return errors.As(err, &se) || errors.As(err, &oe)
+}
 
 // Watermark returns the task watermark as of the last Advance.
 func (t *Task) Watermark() int64 { return t.ctx.watermark }
@@ -271,8 +350,10 @@ func (t *Task) Process(rec *kgo.Record) error {
 			t.ctx.watermark = wm
 		}
 	}
-	t.ctx.src = rec
-	return fn(t.ctx, rec)
+	t.ctx.src, t.ctx.origin, t.last = rec, nil, rec
+	err := fn(t.ctx, rec)
+	t.ctx.src, t.ctx.origin = nil, nil
+	return err
 }
 
 // Topics returns the topics the task reads.

@@ -145,6 +145,12 @@ func i64(n int64) string {
 
 var hdr = kgo.RecordHeader{Key: "trace", Value: []byte("t-1")}
 
+// origin returns the origin header a repartition sink appends for an
+// input record.
+func origin(topic string, partition int32, offset int64) []kgo.RecordHeader {
+	return []kgo.RecordHeader{{Key: topology.HeaderOrigin, Value: fmt.Appendf(nil, "%s/%d@%d", topic, partition, offset)}}
+}
+
 // TestStatelessOperators runs single-sub-topology programs over input
 // records and compares everything they produce. Every output topic has one
 // partition here; partitioning has its own tests.
@@ -479,7 +485,11 @@ func TestSinkPartitioning(t *testing.T) {
 					if kp := part.Partition(&kgo.Record{Key: []byte(m.key)}, int(n)); int32(kp) != p {
 						t.Fatalf("test oracle: kgo puts %q in %d, Java in %d", m.key, kp, p)
 					}
-					want = append(want, out{Topic: tc.topic, Partition: p, Key: m.key, Value: "v", Timestamp: 7})
+					w := out{Topic: tc.topic, Partition: p, Key: m.key, Value: "v", Timestamp: 7}
+					if tc.topic != "out" { // a repartition topic: the input record is the origin
+						w.Headers = origin("in", 0, int64(i))
+					}
+					want = append(want, w)
 				}
 				assertOuts(t, env.produced, want)
 
@@ -557,7 +567,7 @@ func TestRepartitionEndToEnd(t *testing.T) {
 			t.Fatalf("upstream Process #%d: %v", i, err)
 		}
 		pt := int32(part.Partition(&kgo.Record{Key: []byte(v)}, parts))
-		wantUp = append(wantUp, out{Topic: topic, Partition: pt, Key: v, Value: v, Timestamp: ts, Headers: []kgo.RecordHeader{hdr}})
+		wantUp = append(wantUp, out{Topic: topic, Partition: pt, Key: v, Value: v, Timestamp: ts, Headers: append([]kgo.RecordHeader{hdr}, origin("in", 0, int64(i))...)})
 		wantDown = append(wantDown, out{Topic: "out", Key: v, Value: i64(wantCounts[i]), Timestamp: ts, Headers: []kgo.RecordHeader{hdr}})
 
 		// Deliver the record the upstream task just produced.

@@ -4,6 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/serde"
 	"github.com/weirstream/weir/state"
@@ -83,6 +87,9 @@ func (t *Timers[K]) due(d TimeDomain, now int64) ([]Timer[K], error) {
 		keys  [][]byte
 	)
 	err := t.store.Scan([]byte{byte(d)}, func(k, _ []byte) error {
+		if len(k) < 9 {
+			return fmt.Errorf("topology: corrupt timer %x: %d bytes, want at least 9", k, len(k))
+		}
 		ts := int64(binary.BigEndian.Uint64(k[1:9]) ^ 1<<63)
 		if ts > now {
 			return errStopScan
@@ -152,15 +159,23 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 		out := func(r Record[KO, VO]) error { return next(tb.ctx, r) }
 		if p.OnTimer != nil {
 			tb.advancers = append(tb.advancers, func(wm int64) error {
+				var errs []error
 				for _, d := range [...]TimeDomain{EventTime, ProcessingTime} {
 					now := wm
 					if d == ProcessingTime {
 						now = tb.ctx.now.UnixMilli()
 					}
+					// A timer store that cannot be read, or holds
+					// what is no timer, is no record's fault: it
+					// stops the task (as an error of a record it
+					// would be dead-lettered again at every batch).
 					fired, err := timers.due(d, now)
 					if err != nil {
-						return &OperatorError{Operator: n.name, Err: err}
+						return errors.Join(append(errs, fmt.Errorf("topology: operator %q: timers: %w", n.name, err))...)
 					}
+					// A timer that fails is done, like one that
+					// fired: it was deleted, and the timers after it
+					// still fire.
 					ts := windows.Unknown // a processing-time timer has no event time
 					for _, t := range fired {
 						if d == EventTime {
@@ -171,11 +186,11 @@ func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, t
 						err := p.OnTimer(tb.ctx, t, out)
 						tb.ctx.ts = prev
 						if err != nil {
-							return operatorError(n.name, err)
+							errs = append(errs, timerError(tb.ctx, n.name, ks, t, operatorError(n.name, err)))
 						}
 					}
 				}
-				return nil
+				return errors.Join(errs...)
 			})
 		}
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
@@ -200,4 +215,26 @@ func operatorError(op string, err error) error {
 		return err
 	}
 	return &OperatorError{Operator: op, Err: err}
+}
+
+// timerError is err of timer t of operator op: an *EmitError that sets the
+// timer aside (its key, time and domain) when err is a record's, for the
+// error policy; err itself otherwise.
+func timerError[K any](ctx *Context, op string, ks serde.Serde[K], t Timer[K], err error) error {
+	if !isRecordError(err) {
+		return err
+	}
+	kb, kerr := ks.Encode(t.Key)
+	if kerr != nil {
+		kb = nil
+	}
+	rec := &kgo.Record{
+		Key: kb, Partition: ctx.env.Task.Partition, Offset: -1, Timestamp: time.UnixMilli(t.Time),
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderEmitOperator, Value: []byte(op)},
+			{Key: HeaderTimerTime, Value: strconv.AppendInt(nil, t.Time, 10)},
+			{Key: HeaderTimerDomain, Value: []byte(t.Domain.String())},
+		},
+	}
+	return &EmitError{Record: rec, Err: err}
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/serde"
@@ -44,7 +45,11 @@ func WithWatermarks(s windows.Strategy) Opt {
 // Records partition by their current key first (through a repartition topic
 // if the key changed). A record whose every window is already closed goes
 // to the late-data side output "<app>-late" with headers naming its
-// windows and the watermark it met; it is never dropped silently.
+// windows and the watermark it met; it is never dropped silently. The late
+// record is the record as the operator's task read it (after a
+// repartition, the repartition topic's record: the value is what the
+// operators before it made of the input), with weir.source.* naming where
+// the task read it and weir.origin.* the input record it came from.
 //
 // Results carry the headers weir.window.start, weir.window.end, weir.final
 // and weir.result.id, and the timestamp End-1 (the window's last instant).
@@ -88,17 +93,33 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 		}
 		late := tb.sink(LateTopic(tb.plan.AppID))
 		emit := func(res windows.Result[A]) error {
-			k, err := ks.Decode(res.Key)
-			if err != nil {
-				return &OperatorError{Operator: n.name, Err: fmt.Errorf("stored key: %w", err)}
-			}
 			var whBuf [4]windows.Header
 			wh := windows.AppendHeaders(whBuf[:0], tb.plan.AppID, n.name, res.Key, res.Window, res.Final)
 			h := make([]kgo.RecordHeader, len(wh))
 			for i, x := range wh {
 				h[i] = kgo.RecordHeader{Key: x.Key, Value: x.Value}
 			}
-			return next(tb.ctx, Record[K, Windowed[A]]{Key: k, Value: Windowed[A]{Window: res.Window, Value: res.Value, Final: res.Final}, Timestamp: res.Window.End - 1, Headers: h})
+			k, err := ks.Decode(res.Key)
+			if err == nil {
+				err = next(tb.ctx, Record[K, Windowed[A]]{Key: k, Value: Windowed[A]{Window: res.Window, Value: res.Value, Final: res.Final}, Timestamp: res.Window.End - 1, Headers: h})
+			} else {
+				err = &OperatorError{Operator: n.name, Err: fmt.Errorf("stored key: %w", err)}
+			}
+			if err == nil || !isRecordError(err) {
+				return err
+			}
+			// The result itself is the bad record, not the input
+			// record that moved the watermark.
+			v, aerr := acc.Encode(res.Value)
+			if aerr != nil {
+				v = nil
+			}
+			rec := &kgo.Record{
+				Key: res.Key, Value: v, Partition: tb.ctx.env.Task.Partition, Offset: -1,
+				Timestamp: time.UnixMilli(res.Window.End - 1),
+				Headers:   append(h[:len(h):len(h)], kgo.RecordHeader{Key: HeaderEmitOperator, Value: []byte(n.name)}),
+			}
+			return &EmitError{Record: rec, Err: err}
 		}
 		tb.advancers = append(tb.advancers, func(wm int64) error { return op.Advance(wm, emit) })
 		return procFn[K, V](func(ctx *Context, r Record[K, V]) error {
@@ -122,8 +143,16 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 	return derive[K, V, K, Windowed[A]](in, n, ks, nil, false)
 }
 
-// sendLate produces the record being processed, as it was read, to the
-// late-data topic.
+// sendLate produces the record being processed, as it was read by the
+// window operator's task (after a repartition: the repartition topic's
+// record, with what the operators before the repartition made of its
+// value), to the late-data topic. Its headers are its own (after a
+// repartition ending with HeaderOrigin), the late headers, the source
+// headers (where the task read it) and HeaderOriginTopic,
+// HeaderOriginPartition and HeaderOriginOffset naming the input record it
+// came from: itself if the task read it from an input topic. (A
+// HeaderOrigin that does not parse, which weir never writes, leaves the
+// origin headers naming the record as read.)
 func sendLate(ctx *Context, late *sink, op string, lt windows.Late) error {
 	src := ctx.src
 	var ws []byte
@@ -135,7 +164,7 @@ func sendLate(ctx *Context, late *sink, op string, lt windows.Late) error {
 		ws = append(ws, '-')
 		ws = strconv.AppendInt(ws, w.End, 10)
 	}
-	h := make([]kgo.RecordHeader, 0, len(src.Headers)+6)
+	h := make([]kgo.RecordHeader, 0, len(src.Headers)+9)
 	h = append(h, src.Headers...)
 	h = append(h,
 		kgo.RecordHeader{Key: HeaderLateOperator, Value: []byte(op)},
@@ -145,6 +174,13 @@ func sendLate(ctx *Context, late *sink, op string, lt windows.Late) error {
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
 	)
+	topic, partition, offset := src.Topic, src.Partition, src.Offset // read from an input topic: its own origin
+	if ctx.origin != nil {
+		if t, p, o, err := ParseOrigin(ctx.origin); err == nil {
+			topic, partition, offset = t, p, o
+		}
+	}
+	h = appendOriginHeaders(h, topic, partition, offset)
 	rec := &kgo.Record{Topic: late.topic, Partition: 0, Key: src.Key, Value: src.Value, Headers: h, Timestamp: src.Timestamp}
 	return late.env.Produce(rec)
 }

@@ -392,12 +392,13 @@ func (d *Driver) process(tk *task, rec *kgo.Record) error {
 func (d *Driver) advance() error {
 	for _, tk := range d.tasks {
 		if _, err := tk.rt.Advance(d.now); err != nil {
-			rec := tk.rt.LastRecord()
-			if rec == nil {
-				return fmt.Errorf("topologytest: task %s: advance watermark: %w", tk.id, err)
-			}
-			if err := d.policy(tk, rec, err); err != nil {
-				return err
+			for _, f := range tk.rt.Failures(err) {
+				if f.Record == nil {
+					return fmt.Errorf("topologytest: task %s: advance watermark: %w", tk.id, f.Err)
+				}
+				if err := d.policy(tk, f.Record, f.Err); err != nil {
+					return err
+				}
 			}
 		}
 	}
