@@ -29,6 +29,11 @@ type DevBrokerConfig struct {
 	// Logger receives the broker's warnings and errors. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// CleanerInterval is how often the log cleaner tries to compact
+	// topics with cleanup.policy=compact (and apply retention). Default
+	// 15s; negative: never. It compacts only while no compacted
+	// partition holds records of an open transaction (see cleaner.go).
+	CleanerInterval time.Duration
 }
 
 // DevBroker is a single-node Kafka-protocol broker (franz-go's kfake) for
@@ -37,6 +42,7 @@ type DevBrokerConfig struct {
 type DevBroker struct {
 	c    *kfake.Cluster
 	addr string
+	cl   *cleaner
 }
 
 // StartDevBroker starts a broker and returns once it accepts connections.
@@ -46,6 +52,9 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 8
+	}
+	if cfg.CleanerInterval == 0 {
+		cfg.CleanerInterval = 15 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -67,17 +76,22 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	var listened string // the address the cleaner's client dials
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.WithLogger(slogLogger{cfg.Logger}),
-		// kfake compacts only when the cleaner runs; its default backoff
-		// is an hour, so changelog topics would never shrink.
+		// kfake's own cleaner is off (its backoff is ~31 years): it
+		// treats records of a transaction that is still open as a
+		// key's newest value, so when that transaction aborts the
+		// committed value is gone. Our cleaner (cleaner.go) runs
+		// kfake's compaction only when no compacted partition has an
+		// open transaction.
 		// Development data is kept until the broker stops: records with
 		// old event timestamps (replays, generators) must not vanish to
 		// time-based retention mid-run.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "15000", "log.retention.ms": "-1"}),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": kfakeCleanerOff, "log.retention.ms": "-1"}),
 		// Short session timeouts make failover quick in development
 		// and tests; Kafka's default minimum is 6s.
 		kfake.GroupMinSessionTimeout(time.Second),
@@ -86,6 +100,7 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 			if err != nil {
 				return nil, err
 			}
+			listened = ln.Addr().String()
 			if cfg.Advertise == "" {
 				return ln, nil
 			}
@@ -99,18 +114,29 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafkaio: dev broker: %w", err)
 	}
-	return &DevBroker{c: c, addr: c.ListenAddrs()[0]}, nil
+	b := &DevBroker{c: c, addr: c.ListenAddrs()[0]}
+	cl, err := startCleaner(c, listened, cfg.CleanerInterval, cfg.Logger)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafkaio: dev broker: %w", err)
+	}
+	b.cl = cl
+	return b, nil
 }
 
 // Addr returns the advertised host:port, the bootstrap address for clients.
 func (b *DevBroker) Addr() string { return b.addr }
 
 // Cluster returns the underlying kfake cluster (for fault injection in
-// tests).
+// tests). Its Compact is kfake's unsafe cleaner (see cleaner.go): compact
+// through the DevBroker's cleaner instead.
 func (b *DevBroker) Cluster() *kfake.Cluster { return b.c }
 
 // Close stops the broker. It is safe to call more than once.
-func (b *DevBroker) Close() { b.c.Close() }
+func (b *DevBroker) Close() {
+	b.cl.stop()
+	b.c.Close()
+}
 
 // advertised reports a different address than the one it listens on: kfake
 // advertises its listener's Addr in metadata.
@@ -145,3 +171,8 @@ func (s slogLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
 		s.l.Log(context.Background(), lv, "dev broker: "+fmt.Sprintf(msg, args...))
 	}
 }
+
+// Compact runs the log cleaner now: it compacts topics with
+// cleanup.policy=compact (and applies retention) if no partition of a
+// compacted topic has an open transaction, and reports whether it ran.
+func (b *DevBroker) Compact(ctx context.Context) (bool, error) { return b.cl.compact(ctx) }

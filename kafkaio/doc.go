@@ -6,7 +6,13 @@
 //
 // StartDevBroker runs a single-node Kafka-protocol broker in the process,
 // with transactions, consumer groups (session timeouts down to 1s) and log
-// compaction (the cleaner runs every 15s). It listens on 127.0.0.1:9092 by
+// compaction. kfake's own cleaner is off: it drops a committed value when a
+// transaction that is still open wrote the key again, and the value is
+// gone when that transaction aborts. The DevBroker's cleaner (every 15s,
+// CleanerInterval) compacts only when no partition of a compacted topic
+// has an open transaction, holding produce requests while it checks and
+// compacts; under steady transactional load compaction waits for a quiet
+// moment. It listens on 127.0.0.1:9092 by
 // default; Advertise makes it hand out another address in metadata, for
 // clients in containers. It is for development and tests, not production.
 //
