@@ -84,6 +84,8 @@ type Engine struct {
 
 	snapMu sync.Mutex
 	snap   []TaskInfo // published by the owner of tasks, read by HTTP
+
+	stalls stallWatch // input partitions with a stuck LSO (stall.go); the loop's
 }
 
 type tp struct {
@@ -297,6 +299,7 @@ func (e *Engine) loop(ctx context.Context) error {
 		if fatal == nil {
 			fatal = e.processFetches(fetches)
 		}
+		e.watchStalls(fetches, time.Now())
 		if fatal == nil {
 			fatal = e.advance()
 		}
