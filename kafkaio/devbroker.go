@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -23,7 +24,9 @@ type DevBrokerConfig struct {
 	Advertise string
 	// Partitions is the partition count of auto-created topics. Default 8.
 	Partitions int
-	// DataDir persists the broker's logs and offsets across restarts.
+	// DataDir persists the broker's logs and offsets across restarts,
+	// also after a kill: the next start aborts, with markers, the
+	// transactions that were open (see datadir.go for what survives).
 	// Default "": in memory only.
 	DataDir string
 	// Logger receives the broker's warnings and errors. Default
@@ -40,9 +43,39 @@ type DevBrokerConfig struct {
 // local development, tests and the demo. It supports transactions, consumer
 // groups and log compaction; it is not a production broker.
 type DevBroker struct {
-	c    *kfake.Cluster
-	addr string
-	cl   *cleaner
+	c       *kfake.Cluster
+	addr    string
+	cl      *cleaner
+	dataDir string
+}
+
+// kfakeOpts are the cluster options of a DevBroker; listen makes its one
+// listener.
+func kfakeOpts(cfg DevBrokerConfig, listen func(network string) (net.Listener, error)) []kfake.Opt {
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(cfg.Partitions),
+		kfake.WithLogger(slogLogger{cfg.Logger}),
+		// kfake's own cleaner is off (its backoff is ~31 years): it
+		// treats records of a transaction that is still open as a
+		// key's newest value, so when that transaction aborts the
+		// committed value is gone. Our cleaner (cleaner.go) runs
+		// kfake's compaction only when no compacted partition has an
+		// open transaction.
+		// Development data is kept until the broker stops: records with
+		// old event timestamps (replays, generators) must not vanish to
+		// time-based retention mid-run.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": kfakeCleanerOff, "log.retention.ms": "-1"}),
+		// Short session timeouts make failover quick in development
+		// and tests; Kafka's default minimum is 6s.
+		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return listen(network) }),
+	}
+	if cfg.DataDir != "" {
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+	}
+	return opts
 }
 
 // StartDevBroker starts a broker and returns once it accepts connections.
@@ -76,45 +109,30 @@ func StartDevBroker(cfg DevBrokerConfig) (*DevBroker, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var listened string // the address the cleaner's client dials
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(cfg.Partitions),
-		kfake.WithLogger(slogLogger{cfg.Logger}),
-		// kfake's own cleaner is off (its backoff is ~31 years): it
-		// treats records of a transaction that is still open as a
-		// key's newest value, so when that transaction aborts the
-		// committed value is gone. Our cleaner (cleaner.go) runs
-		// kfake's compaction only when no compacted partition has an
-		// open transaction.
-		// Development data is kept until the broker stops: records with
-		// old event timestamps (replays, generators) must not vanish to
-		// time-based retention mid-run.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": kfakeCleanerOff, "log.retention.ms": "-1"}),
-		// Short session timeouts make failover quick in development
-		// and tests; Kafka's default minimum is 6s.
-		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			ln, err := net.Listen(network, cfg.Listen)
-			if err != nil {
-				return nil, err
-			}
-			listened = ln.Addr().String()
-			if cfg.Advertise == "" {
-				return ln, nil
-			}
-			return advertised{ln, cfg.Advertise}, nil
-		}),
-	}
 	if cfg.DataDir != "" {
-		opts = append(opts, kfake.DataDir(cfg.DataDir))
+		if err := recoverDataDir(cfg); err != nil {
+			return nil, fmt.Errorf("kafkaio: dev broker: %w", err)
+		}
 	}
-	c, err := kfake.NewCluster(opts...)
+	var listened string // the address the cleaner's client dials
+	c, err := kfake.NewCluster(kfakeOpts(cfg, func(network string) (net.Listener, error) {
+		ln, err := net.Listen(network, cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		listened = ln.Addr().String()
+		if cfg.Advertise == "" {
+			return ln, nil
+		}
+		return advertised{ln, cfg.Advertise}, nil
+	})...)
 	if err != nil {
+		if cfg.DataDir != "" {
+			_ = os.Remove(runningFile(cfg.DataDir))
+		}
 		return nil, fmt.Errorf("kafkaio: dev broker: %w", err)
 	}
-	b := &DevBroker{c: c, addr: c.ListenAddrs()[0]}
+	b := &DevBroker{c: c, addr: c.ListenAddrs()[0], dataDir: cfg.DataDir}
 	cl, err := startCleaner(c, listened, cfg.CleanerInterval, cfg.Logger)
 	if err != nil {
 		c.Close()
@@ -136,6 +154,10 @@ func (b *DevBroker) Cluster() *kfake.Cluster { return b.c }
 func (b *DevBroker) Close() {
 	b.cl.stop()
 	b.c.Close()
+	if b.dataDir != "" {
+		// kfake saved its state: the next start needs no recovery.
+		_ = os.Remove(runningFile(b.dataDir))
+	}
 }
 
 // advertised reports a different address than the one it listens on: kfake

@@ -133,3 +133,32 @@ func TestDevBrokerCleanerRunsPeriodically(t *testing.T) {
 		}
 	}
 }
+
+// TestDevBrokerAbandonedTransactionTimesOut: a transaction whose producer
+// vanished (no EndTxn, no new InitProducerID) blocks read_committed readers
+// of its partition only until its timeout: the broker aborts it, and the
+// records after it are read.
+func TestDevBrokerAbandonedTransactionTimesOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := quietBroker(t, DevBrokerConfig{Partitions: 1})
+	if _, err := kadm.NewClient(newClient(t, b)).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	abandoned := newClient(t, b, kgo.DefaultProduceTopic("t"), kgo.TransactionalID("vanished"), kgo.TransactionTimeout(2*time.Second))
+	if err := abandoned.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := abandoned.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("abandoned")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	plain := newClient(t, b, kgo.DefaultProduceTopic("t"))
+	for _, r := range []*kgo.Record{{Key: []byte("k"), Value: []byte("after")}, {Key: []byte("end")}} {
+		if err := plain.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readUntil(t, ctx, b, "t", "k", "end"); len(got) != 1 || got[0] != "after" {
+		t.Fatalf("key k reads %q; want [after]", got)
+	}
+}

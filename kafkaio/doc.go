@@ -12,7 +12,10 @@
 // CleanerInterval) compacts only when no partition of a compacted topic
 // has an open transaction, holding produce requests while it checks and
 // compacts; under steady transactional load compaction waits for a quiet
-// moment. It listens on 127.0.0.1:9092 by
+// moment. With DataDir the broker survives a stop and a kill: after a kill,
+// kfake aborts the transactions that were open without writing abort
+// markers (readers then skip the same producer's later commits), so the
+// next start writes those markers before it serves clients. It listens on 127.0.0.1:9092 by
 // default; Advertise makes it hand out another address in metadata, for
 // clients in containers. It is for development and tests, not production.
 //
