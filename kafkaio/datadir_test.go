@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("ready", b.Addr())
 		select {}
 	}
+	if addr := os.Getenv("WEIR_TEST_TXN_PRODUCER"); addr != "" {
+		os.Exit(txnProducer(addr, os.Getenv("WEIR_TEST_TXN_GEN"), os.Getenv("WEIR_TEST_TXN_COUNT")))
+	}
 	os.Exit(m.Run())
 }
 
