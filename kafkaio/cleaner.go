@@ -131,6 +131,7 @@ func (cl *cleaner) compact(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("list topics: %w", err)
 	}
+	parts := make(map[string][]int32) // compacted topics' partitions
 	for _, name := range topics.Names() {
 		ti := cl.c.TopicInfo(name)
 		if ti == nil || !compacted(ti.Configs) {
@@ -141,11 +142,49 @@ func (cl *cleaner) compact(ctx context.Context) (bool, error) {
 				cl.skipped.Add(1)
 				return false, nil
 			}
+			parts[name] = append(parts[name], p.Partition)
 		}
 	}
 	cl.c.Compact()
+	if err := cl.remark(ctx, parts); err != nil {
+		return true, err
+	}
 	cl.ran.Add(1)
 	return true, nil
+}
+
+// remark writes, after a compaction and before any produce, an abort marker
+// for every transactional producer on every compacted partition. kfake's
+// compaction drops an aborted transaction's marker when the producer has
+// no record left in the cleaned part of the log, but keeps the aborted
+// transaction in its index; a read_committed reader is then told the
+// producer's transaction aborted, skips the producer's records until its
+// next abort marker, and would skip its next commits. A marker for a
+// producer with nothing aborted pending is ignored by readers (a marker
+// ends an abort only at or after that abort's first offset).
+func (cl *cleaner) remark(ctx context.Context, parts map[string][]int32) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	listed, err := cl.adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("list transactions: %w", err)
+	}
+	if len(listed) == 0 {
+		return nil
+	}
+	described, err := cl.adm.DescribeTransactions(ctx, listed.TransactionalIDs()...)
+	if err != nil {
+		return fmt.Errorf("describe transactions: %w", err)
+	}
+	byProducer := make(map[producerEpoch]map[string][]int32)
+	for _, d := range described {
+		if d.Err != nil {
+			return fmt.Errorf("describe transaction %s: %w", d.TxnID, d.Err)
+		}
+		byProducer[producerEpoch{d.ProducerID, d.ProducerEpoch}] = parts
+	}
+	return writeAbortMarkers(ctx, cl.kcl, byProducer)
 }
 
 // holdProduces makes produce requests wait until release is called. The

@@ -7,7 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -165,15 +165,11 @@ func abortOpenAtCrash(cfg DevBrokerConfig) (int, error) {
 		})
 	}
 
-	type pe struct {
-		pid   int64
-		epoch int16
-	}
-	byProducer := make(map[pe]map[string][]int32)
+	byProducer := make(map[producerEpoch]map[string][]int32)
 	n := 0
 	for k, ps := range open {
 		for pid, epoch := range ps {
-			key := pe{pid, epoch}
+			key := producerEpoch{pid, epoch}
 			if byProducer[key] == nil {
 				byProducer[key] = make(map[string][]int32)
 			}
@@ -184,12 +180,31 @@ func abortOpenAtCrash(cfg DevBrokerConfig) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
+	if err := writeAbortMarkers(ctx, cl, byProducer); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// producerEpoch names a producer as markers do.
+type producerEpoch struct {
+	pid   int64
+	epoch int16
+}
+
+// writeAbortMarkers writes an abort marker for each producer on each of its
+// topic partitions (WriteTxnMarkers).
+func writeAbortMarkers(ctx context.Context, cl *kgo.Client, byProducer map[producerEpoch]map[string][]int32) error {
+	if len(byProducer) == 0 {
+		return nil
+	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	for key, topics := range byProducer {
 		m := kmsg.NewWriteTxnMarkersRequestMarker()
 		m.ProducerID, m.ProducerEpoch, m.Committed = key.pid, key.epoch, false
 		for topic, parts := range topics {
-			sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+			parts = slices.Clone(parts)
+			slices.Sort(parts)
 			mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 			mt.Topic, mt.Partitions = topic, parts
 			m.Topics = append(m.Topics, mt)
@@ -198,18 +213,18 @@ func abortOpenAtCrash(cfg DevBrokerConfig) (int, error) {
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return 0, fmt.Errorf("write abort markers: %w", err)
+		return fmt.Errorf("write abort markers: %w", err)
 	}
 	for _, m := range resp.Markers {
 		for _, t := range m.Topics {
 			for _, p := range t.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return 0, fmt.Errorf("write abort marker of producer %d on %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
+					return fmt.Errorf("write abort marker of producer %d on %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
 				}
 			}
 		}
 	}
-	return n, nil
+	return nil
 }
 
 type tp struct {

@@ -162,3 +162,49 @@ func TestDevBrokerAbandonedTransactionTimesOut(t *testing.T) {
 		t.Fatalf("key k reads %q; want [after]", got)
 	}
 }
+
+// TestDevBrokerCleanerKeepsAbortMarkers: compaction drops an aborted
+// transaction's records; the producer's later committed records must
+// still be read.
+func TestDevBrokerCleanerKeepsAbortMarkers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := quietBroker(t, DevBrokerConfig{Partitions: 1})
+	compact := "compact"
+	if _, err := kadm.NewClient(newClient(t, b)).CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &compact}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p := newClient(t, b, kgo.DefaultProduceTopic("t"), kgo.TransactionalID("p"))
+	txn := func(k, v string, end kgo.TransactionEndTry) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(k), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EndTransaction(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := newClient(t, b, kgo.DefaultProduceTopic("t"))
+	if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("first"), Value: []byte("kept")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txn("k", "aborted", kgo.TryAbort)
+	for _, v := range []string{"1", "2"} {
+		if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("other"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran, err := b.Compact(ctx); err != nil || !ran {
+		t.Fatalf("compact: ran %v, err %v", ran, err)
+	}
+	txn("k", "committed", kgo.TryCommit)
+	if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("end")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readUntil(t, ctx, b, "t", "k", "end"); len(got) != 1 || got[0] != "committed" {
+		t.Fatalf("key k reads %q; want [committed]", got)
+	}
+}
