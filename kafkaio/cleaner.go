@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +53,9 @@ type cleaner struct {
 	gateInstalled bool          // gateProduce is registered with kfake
 
 	ran, skipped atomic.Int64
+	// ends are the compacted partitions' high watermarks after the last
+	// compaction (nil before the first); guarded by mu.
+	ends map[string][]int64
 }
 
 // startCleaner starts the cleaner's goroutine (none if every <= 0). addr is
@@ -118,7 +123,9 @@ func (cl *cleaner) run(ctx context.Context, every time.Duration) {
 }
 
 // compact runs kfake's compaction and retention if no partition of a
-// compacted topic has an open transaction, and reports whether it ran.
+// compacted topic has an open transaction, and reports whether it ran (or
+// had nothing to do: nothing was written to a compacted topic since the
+// last compaction).
 func (cl *cleaner) compact(ctx context.Context) (bool, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -132,6 +139,7 @@ func (cl *cleaner) compact(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("list topics: %w", err)
 	}
 	parts := make(map[string][]int32) // compacted topics' partitions
+	ends := make(map[string][]int64)
 	for _, name := range topics.Names() {
 		ti := cl.c.TopicInfo(name)
 		if ti == nil || !compacted(ti.Configs) {
@@ -143,11 +151,21 @@ func (cl *cleaner) compact(ctx context.Context) (bool, error) {
 				return false, nil
 			}
 			parts[name] = append(parts[name], p.Partition)
+			ends[name] = append(ends[name], p.HighWatermark)
 		}
+	}
+	if cl.ends != nil && maps.EqualFunc(ends, cl.ends, slices.Equal) {
+		return true, nil // nothing written since the last compaction
 	}
 	cl.c.Compact()
 	if err := cl.remark(ctx, parts); err != nil {
 		return true, err
+	}
+	cl.ends = make(map[string][]int64, len(parts))
+	for name := range parts {
+		for _, p := range cl.c.PartitionInfos(name) {
+			cl.ends[name] = append(cl.ends[name], p.HighWatermark)
+		}
 	}
 	cl.ran.Add(1)
 	return true, nil

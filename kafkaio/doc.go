@@ -15,10 +15,14 @@
 // moment. After compacting it writes an abort marker for every
 // transactional producer on every compacted partition: kfake's compaction
 // can drop an abort marker while keeping the aborted transaction in its
-// index, and readers would then skip that producer's next commits. With DataDir the broker survives a stop and a kill: after a kill,
-// kfake aborts the transactions that were open without writing abort
-// markers (readers then skip the same producer's later commits), so the
-// next start writes those markers before it serves clients. It listens on 127.0.0.1:9092 by
+// index, and readers would then skip that producer's next commits.
+//
+// With DataDir the broker survives a stop and a kill: after a kill, kfake
+// aborts the transactions that were open without writing abort markers
+// (readers then skip the same producer's later commits), so the next start
+// writes those markers before it serves clients.
+//
+// It listens on 127.0.0.1:9092 by
 // default; Advertise makes it hand out another address in metadata, for
 // clients in containers. It is for development and tests, not production.
 //
