@@ -196,5 +196,6 @@ func (s slogLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
 
 // Compact runs the log cleaner now: it compacts topics with
 // cleanup.policy=compact (and applies retention) if no partition of a
-// compacted topic has an open transaction, and reports whether it ran.
+// compacted topic has an open transaction, and reports whether it ran (or
+// found nothing written to a compacted topic since its last run).
 func (b *DevBroker) Compact(ctx context.Context) (bool, error) { return b.cl.compact(ctx) }
