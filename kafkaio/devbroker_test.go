@@ -2,8 +2,11 @@ package kafkaio
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -207,4 +210,124 @@ func TestDevBrokerCleanerKeepsAbortMarkers(t *testing.T) {
 	if got := readUntil(t, ctx, b, "t", "k", "end"); len(got) != 1 || got[0] != "committed" {
 		t.Fatalf("key k reads %q; want [committed]", got)
 	}
+}
+
+// TestDevBrokerCleanerUnderTransactionalLoad: two transactional producers
+// write a few of their own keys at a time to a compacted topic, committing
+// or aborting at random, while the cleaner runs again and again. At the end every key
+// reads, read_committed, as its producer's last committed value, and no
+// aborted value is ever read.
+func TestDevBrokerCleanerUnderTransactionalLoad(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	b := quietBroker(t, DevBrokerConfig{Partitions: 1, CleanerInterval: -1})
+	compact := "compact"
+	if _, err := kadm.NewClient(newClient(t, b)).CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &compact}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	const txns, keys = 150, 8
+	type result struct {
+		last    map[string]string // key -> last committed value
+		aborted map[string]bool   // values written by aborted transactions
+		err     error
+	}
+	produce := func(name string, seed uint64) result {
+		res := result{last: map[string]string{}, aborted: map[string]bool{}}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("t"), kgo.TransactionalID(name))
+		if err != nil {
+			res.err = err
+			return res
+		}
+		defer cl.Close()
+		rng := rand.New(rand.NewPCG(seed, 1))
+		for i := range txns {
+			if err := cl.BeginTransaction(); err != nil {
+				res.err = err
+				return res
+			}
+			vals := map[string]string{}
+			// A few of the keys each time, so that a key's last
+			// write is often an aborted one.
+			for _, k := range rng.Perm(keys)[:1+rng.IntN(2)] {
+				key, val := fmt.Sprintf("%s-%d", name, k), fmt.Sprintf("%s-%d-%d", name, i, k)
+				vals[key] = val
+				// One batch per record: aborted and open records
+				// land before the partition's last batch.
+				if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(val)}).FirstErr(); err != nil {
+					res.err = err
+					return res
+				}
+			}
+			end := kgo.TryCommit
+			if rng.IntN(3) == 0 {
+				end = kgo.TryAbort
+			}
+			if err := cl.EndTransaction(ctx, end); err != nil {
+				res.err = err
+				return res
+			}
+			for k, v := range vals {
+				if end == kgo.TryCommit {
+					res.last[k] = v
+				} else {
+					res.aborted[v] = true
+				}
+			}
+		}
+		return res
+	}
+	results := make(chan result, 2)
+	for i, name := range []string{"p", "q"} {
+		go func() { results <- produce(name, uint64(i)) }()
+	}
+	var got []result
+	for len(got) < 2 {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			got = append(got, r)
+		default:
+			if _, err := b.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	compactions := b.cl.ran.Load()
+	if _, err := b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := newClient(t, b, kgo.DefaultProduceTopic("t")).ProduceSync(ctx, &kgo.Record{Key: []byte("end")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rd := newClient(t, b, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"t": {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	last := map[string]string{}
+	for done := false; !done; {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading: %v", ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == "end" {
+				done = true
+				return
+			}
+			for _, g := range got {
+				if g.aborted[string(r.Value)] {
+					t.Errorf("read %s=%s, written by an aborted transaction", r.Key, r.Value)
+				}
+			}
+			last[string(r.Key)] = string(r.Value)
+		})
+	}
+	want := map[string]string{}
+	for _, g := range got {
+		maps.Copy(want, g.last)
+	}
+	if !maps.Equal(last, want) {
+		t.Fatalf("after %d compactions under load, the keys read %v; want %v", compactions, last, want)
+	}
+	t.Logf("%d compactions under load", compactions)
 }
