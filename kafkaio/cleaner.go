@@ -49,8 +49,9 @@ type cleaner struct {
 	stopped sync.Once
 
 	gateMu        sync.Mutex
-	gate          chan struct{} // non-nil while produce requests are held
-	gateInstalled bool          // gateProduce is registered with kfake
+	gate          chan struct{}  // non-nil while produce requests are held
+	gateInstalled bool           // gateProduce is registered with kfake
+	parked        sync.WaitGroup // produce requests parked by gateProduce
 
 	ran, skipped atomic.Int64
 	// ends are the compacted partitions' high watermarks after the last
@@ -207,10 +208,16 @@ func (cl *cleaner) remark(ctx context.Context, parts map[string][]int32) error {
 
 // holdProduces makes produce requests wait until release is called. The
 // control function runs on kfake's request path; SleepControl parks the
-// request while kfake goes on serving others (and admin calls). One
-// control function stays registered until a produce request finds no
-// gate, so rounds without produce requests do not pile them up.
+// request while kfake goes on serving others (and admin calls). A parked
+// request is let go when its round ends, and holdProduces first waits
+// until every request parked by the previous round has been let go:
+// kfake handles a request it lets go before reading its next request (the
+// cleaner's list of topics), so before any check. (A request never sleeps
+// twice: kfake's bookkeeping of a second sleep in one control function
+// races.) One control function stays registered until a produce request
+// finds no gate, so rounds without produce requests do not pile them up.
 func (cl *cleaner) holdProduces() (release func()) {
+	cl.parked.Wait() // no request parks while the gate is down
 	gate := make(chan struct{})
 	cl.gateMu.Lock()
 	cl.gate = gate
@@ -228,25 +235,21 @@ func (cl *cleaner) holdProduces() (release func()) {
 }
 
 // gateProduce is the control function (kfake runs it on a goroutine of its
-// own per request, one at a time). A request it parked sleeps again if the
-// next round's gate is up when it wakes: kfake does not run a control
-// function twice on one request, so letting it go would let it past that
-// round unchecked. A request it lets go is handled before kfake reads the
-// next request (the cleaner's list of topics), so before any check.
+// own per request, one at a time).
 func (cl *cleaner) gateProduce(kmsg.Request) (kmsg.Response, error, bool) {
-	for first := true; ; first = false {
-		cl.gateMu.Lock()
-		gate := cl.gate
-		if gate == nil && first {
-			cl.gateInstalled = false
-			cl.c.DropControl()
-		}
+	cl.gateMu.Lock()
+	gate := cl.gate
+	if gate == nil {
+		cl.gateInstalled = false
+		cl.c.DropControl()
 		cl.gateMu.Unlock()
-		if gate == nil {
-			return nil, nil, false // kfake handles the request as usual
-		}
-		cl.c.SleepControl(func() { <-gate })
+		return nil, nil, false // kfake handles the request as usual
 	}
+	cl.parked.Add(1)
+	cl.gateMu.Unlock()
+	cl.c.SleepControl(func() { <-gate })
+	cl.parked.Done()
+	return nil, nil, false
 }
 
 func compacted(configs map[string]*string) bool {

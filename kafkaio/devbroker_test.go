@@ -231,6 +231,9 @@ func TestDevBrokerCleanerUnderTransactionalLoad(t *testing.T) {
 		aborted map[string]bool   // values written by aborted transactions
 		err     error
 	}
+	// Each record produced asks for a compaction: the cleaner runs while
+	// the other producer's transactions are open, aborting or committing.
+	tick := make(chan struct{}, 1)
 	produce := func(name string, seed uint64) result {
 		res := result{last: map[string]string{}, aborted: map[string]bool{}}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("t"), kgo.TransactionalID(name))
@@ -256,6 +259,10 @@ func TestDevBrokerCleanerUnderTransactionalLoad(t *testing.T) {
 				if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(val)}).FirstErr(); err != nil {
 					res.err = err
 					return res
+				}
+				select {
+				case tick <- struct{}{}:
+				default:
 				}
 			}
 			end := kgo.TryCommit
@@ -288,7 +295,7 @@ func TestDevBrokerCleanerUnderTransactionalLoad(t *testing.T) {
 				t.Fatal(r.err)
 			}
 			got = append(got, r)
-		default:
+		case <-tick:
 			if _, err := b.Compact(ctx); err != nil {
 				t.Fatal(err)
 			}
