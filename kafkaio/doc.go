@@ -22,9 +22,9 @@
 // (readers then skip the same producer's later commits), so the next start
 // writes those markers before it serves clients.
 //
-// It listens on 127.0.0.1:9092 by
-// default; Advertise makes it hand out another address in metadata, for
-// clients in containers. It is for development and tests, not production.
+// It listens on 127.0.0.1:9092 by default; Advertise makes it hand out
+// another address in metadata, for clients in containers. It is for
+// development and tests, not production.
 //
 // # Concurrency
 //
