@@ -186,3 +186,48 @@ func TestDevBrokerDataDirSurvivesKillWithOpenTransaction(t *testing.T) {
 		t.Fatalf("after the restart, read_committed reads %q; want %q", got, want)
 	}
 }
+
+// TestDevBrokerDataDirCleanRestart: a broker closed cleanly leaves no
+// running mark, and its records are there after a restart.
+func TestDevBrokerDataDirCleanRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := StartDevBroker(DevBrokerConfig{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(runningFile(dir)); err != nil {
+		t.Fatalf("running mark while the broker runs: %v", err)
+	}
+	if _, err := kadm.NewClient(client(t, b.Addr())).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p := client(t, b.Addr(), kgo.DefaultProduceTopic("t"), kgo.TransactionalID("app"))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("committed")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	b.Close()
+	if _, err := os.Stat(runningFile(dir)); !os.IsNotExist(err) {
+		t.Fatalf("running mark after a clean close: %v", err)
+	}
+	b, err = StartDevBroker(DevBrokerConfig{Listen: "127.0.0.1:0", DataDir: dir, Partitions: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := client(t, b.Addr(), kgo.DefaultProduceTopic("t")).ProduceSync(ctx, &kgo.Record{Key: []byte("end")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAddrUntil(t, ctx, b.Addr(), "t", "end"); !reflect.DeepEqual(got, map[string][]string{"k": {"committed"}}) {
+		t.Fatalf("after a clean restart, read_committed reads %q; want k=[committed]", got)
+	}
+}
