@@ -339,7 +339,9 @@ func (c *cli) devBroker(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:9092", "host:port to listen on (port 0 picks a free one)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "host:port clients are told to connect to (default: the listen address)")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of auto-created topics")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory to persist the broker's data (default: memory only)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory to persist the broker's data (default: memory only). It survives a stop and a kill -9: "+
+		"topics, records, group offsets and committed transactions are kept, and after a kill the transactions open then are aborted (abort markers are written at the next start). "+
+		"A transaction whose commit was being written at the kill may end up committed on some partitions and aborted on others")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -94,6 +94,8 @@ type Engine struct {
 	// applied checkpoint (by task id), for queries to judge event-time
 	// TTLs; published by applyState.
 	committedWM map[string]int64
+
+	stalls stallWatch // input partitions with a stuck LSO (stall.go); the loop's
 }
 
 type tp struct {
@@ -317,6 +319,7 @@ func (e *Engine) loop(ctx context.Context) error {
 		if fatal == nil {
 			fatal = e.processFetches(fetches)
 		}
+		e.watchStalls(fetches, time.Now())
 		if fatal == nil {
 			fatal = e.advance()
 		}
