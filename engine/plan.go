@@ -140,7 +140,10 @@ func (e *Engine) readPlan(ctx context.Context, adm *kadm.Client, topic string) (
 	if !ok || end.Offset <= start.Offset {
 		return r, false, nil
 	}
-	cl, err := kgo.NewClient(append(e.clientOpts(),
+	// Transaction markers are kept: the topic may end with one (a
+	// broker writes them where transactions touched it), and the loop
+	// below reads until it has seen the offset before the end.
+	cl, err := kgo.NewClient(append(e.clientOpts(), kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
 	if err != nil {
 		return r, false, fmt.Errorf("engine: plan record: client: %w", err)
@@ -157,7 +160,7 @@ func (e *Engine) readPlan(ctx context.Context, adm *kadm.Client, topic string) (
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
 			pos = max(pos, rec.Offset)
-			if string(rec.Key) == planKey && rec.Offset < end.Offset {
+			if !rec.Attrs.IsControl() && string(rec.Key) == planKey && rec.Offset < end.Offset {
 				last = rec
 			}
 		})

@@ -84,7 +84,7 @@ func TestOversizeRecordsGoToDLQ(t *testing.T) {
 		{at: 900, value: fmt.Appendf(nil, `{"user":%q,"page":"/k","ts":%d}`, user1M, cs[900].ts), key: []byte("bad-1m"), source: in,
 			errPre: `topology: operator "count-sink": `, errSub: []string{"record of 1000", "exceeds the limit of"}, cut: "value"},
 		{at: 1100, value: []byte(obj900), key: []byte("bad-obj"), source: in,
-			errPre: `topology: source "source": decode: value: serde: window-count event decode: field "user" is {"blob":"cccc`, errSub: []string{"… (900011 bytes), want a string or number"}, cut: "value"},
+			errPre: `topology: source "source": decode: value: serde: window-count event decode: field "user" is {"blob":"cccc`, errSub: []string{"… (900011 bytes), want a non-empty string or a number"}, cut: "value"},
 	}
 	var recs []*kgo.Record
 	badAt := make(map[int]*bad)
