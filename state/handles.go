@@ -350,18 +350,17 @@ func (l *List[T]) Get(key []byte) ([]T, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	elems, err := ListPayload(p)
+	if err != nil {
+		return nil, err
+	}
 	var out []T
-	for len(p) > 0 {
-		n, w := binary.Uvarint(p)
-		if w <= 0 || n > uint64(len(p)-w) {
-			return nil, fmt.Errorf("%w: truncated list element", ErrBadValue)
-		}
-		v, err := l.sd.Decode(p[w : w+int(n)])
+	for _, e := range elems {
+		v, err := l.sd.Decode(e)
 		if err != nil {
 			return nil, fmt.Errorf("state: decode list element: %w", err)
 		}
 		out = append(out, v)
-		p = p[w+int(n):]
 	}
 	return out, nil
 }
