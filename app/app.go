@@ -38,11 +38,13 @@ type Command struct {
 	// Help is one line for the command list.
 	Help string
 	// Run runs the command with the arguments after its name. It is called
-	// on the goroutine that called Main or Run, once; stdout and stderr are
-	// Run's writers. ctx is cancelled on SIGINT or SIGTERM (Main) or when
-	// Run's ctx is. The error decides the exit code: nil or one wrapping
-	// flag.ErrHelp exits 0, one made by UsageError exits 2, any other exits
-	// 1; a non-nil error other than flag.ErrHelp is printed to stderr.
+	// once, on the goroutine that called MainWith or RunWith; stdout and
+	// stderr are RunWith's writers (os.Stdout and os.Stderr for MainWith).
+	// ctx is cancelled on SIGINT or SIGTERM (MainWith) or with RunWith's
+	// ctx. The error decides the exit code: nil or one wrapping
+	// flag.ErrHelp exits 0, one wrapping an error made by UsageError exits
+	// 2, any other exits 1; any but nil and flag.ErrHelp is printed to
+	// stderr.
 	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
@@ -52,8 +54,9 @@ func UsageError(err error) error { return cliutil.UsageError{Err: err} }
 // Config is what a CLI binary offers: its topologies and extra commands.
 type Config struct {
 	Topologies []Topology
-	// Commands must not reuse the name of a built-in command or of one
-	// another; Run refuses such a Config with exit code 2.
+	// Commands must have a Run and a name that is not empty, does not start
+	// with "-", and is not a built-in command's, "help" or another
+	// Command's; RunWith refuses other Configs with exit code 2.
 	Commands []Command
 }
 
@@ -94,8 +97,8 @@ func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg C
 		"healthcheck": c.healthcheck,
 	}
 	for _, x := range cfg.Commands {
-		if _, dup := cmds[x.Name]; dup || x.Name == "help" || x.Run == nil {
-			fmt.Fprintf(stderr, "processor: command %q is a built-in one, defined twice or has no Run\n", x.Name)
+		if _, dup := cmds[x.Name]; dup || x.Name == "help" || x.Name == "" || strings.HasPrefix(x.Name, "-") || x.Run == nil {
+			fmt.Fprintf(stderr, "processor: command %q is a built-in one, defined twice, not a command word or has no Run\n", x.Name)
 			return 2
 		}
 		cmds[x.Name] = func(ctx context.Context, args []string) error { return x.Run(ctx, args, stdout, stderr) }

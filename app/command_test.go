@@ -52,8 +52,8 @@ func TestExtraCommand(t *testing.T) {
 	}
 }
 
-// TestExtraCommandClash: a Command named like a built-in one, or twice, is
-// refused before anything runs.
+// TestExtraCommandClash: a Command named like a built-in one, twice, or
+// not as a command word, or without Run, is refused before anything runs.
 func TestExtraCommandClash(t *testing.T) {
 	ran := false
 	cmd := func(name string) app.Command {
@@ -62,6 +62,8 @@ func TestExtraCommandClash(t *testing.T) {
 	for _, cmds := range [][]app.Command{
 		{cmd("run")},
 		{cmd("help")},
+		{cmd("--help")},
+		{cmd("")},
 		{cmd("x"), cmd("x")},
 		{{Name: "norun"}},
 	} {
