@@ -6,17 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/weirstream/weir/engine"
+	"github.com/weirstream/weir/internal/cliutil"
 	"github.com/weirstream/weir/kafkaio"
 	"github.com/weirstream/weir/topology"
 )
@@ -33,13 +30,46 @@ type Topology struct {
 	Define func(fs *flag.FlagSet) func() (*topology.Topology, error)
 }
 
+// Command is an extra command of the CLI, next to run, describe and the
+// others: weir's own processor binary adds bench and gen this way.
+type Command struct {
+	// Name is the command's word on the command line.
+	Name string
+	// Help is one line for the command list.
+	Help string
+	// Run runs the command with the arguments after its name. It is called
+	// once, on the goroutine that called MainWith or RunWith; stdout and
+	// stderr are RunWith's writers (os.Stdout and os.Stderr for MainWith).
+	// ctx is cancelled on SIGINT or SIGTERM (MainWith) or with RunWith's
+	// ctx. The error decides the exit code: nil or one wrapping
+	// flag.ErrHelp exits 0, one wrapping an error made by UsageError exits
+	// 2, any other exits 1; any but nil and flag.ErrHelp is printed to
+	// stderr.
+	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// UsageError marks err as bad usage: a Command returning it exits 2, not 1.
+func UsageError(err error) error { return cliutil.UsageError{Err: err} }
+
+// Config is what a CLI binary offers: its topologies and extra commands.
+type Config struct {
+	Topologies []Topology
+	// Commands must have a Run and a name that is not empty, does not start
+	// with "-", and is not a built-in command's, "help" or another
+	// Command's; RunWith refuses other Configs with exit code 2.
+	Commands []Command
+}
+
 // Main runs the processor CLI with the given topologies and exits. A user's
 // binary is just:
 //
 //	func main() { app.Main(app.Topology{Name: "mine", Define: ...}) }
-func Main(tops ...Topology) {
+func Main(tops ...Topology) { MainWith(Config{Topologies: tops}) }
+
+// MainWith is Main with extra commands.
+func MainWith(cfg Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, tops...)
+	code := RunWith(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg)
 	stop()
 	os.Exit(code)
 }
@@ -48,9 +78,30 @@ func Main(tops ...Topology) {
 // 1 when the command failed, 2 for bad usage. Cancelling ctx stops a
 // running command gracefully.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...Topology) int {
-	c := &cli{stdout: stdout, stderr: stderr, tops: make(map[string]Topology)}
-	for _, t := range tops {
+	return RunWith(ctx, args, stdout, stderr, Config{Topologies: tops})
+}
+
+// RunWith is Run with extra commands.
+func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg Config) int {
+	c := &cli{stdout: stdout, stderr: stderr, tops: make(map[string]Topology), extra: cfg.Commands}
+	for _, t := range cfg.Topologies {
 		c.tops[t.Name] = t
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"run":        c.run,
+		"describe":   c.describe,
+		"dev-broker": c.devBroker,
+		"demo":       c.demo,
+		"topologies": c.list,
+		// (a section of its own so gofmt does not realign the lines above)
+		"healthcheck": c.healthcheck,
+	}
+	for _, x := range cfg.Commands {
+		if _, dup := cmds[x.Name]; dup || x.Name == "help" || x.Name == "" || strings.HasPrefix(x.Name, "-") || x.Run == nil {
+			fmt.Fprintf(stderr, "processor: command %q is a built-in one, defined twice, not a command word or has no Run\n", x.Name)
+			return 2
+		}
+		cmds[x.Name] = func(ctx context.Context, args []string) error { return x.Run(ctx, args, stdout, stderr) }
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		c.usage()
@@ -59,17 +110,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...T
 		}
 		return 0
 	}
-	cmds := map[string]func(context.Context, []string) error{
-		"run":        c.run,
-		"describe":   c.describe,
-		"dev-broker": c.devBroker,
-		"demo":       c.demo,
-		"topologies": c.list,
-		"gen":        c.gen,
-		"bench":      c.bench,
-		// (a section of its own so gofmt does not realign the lines above)
-		"healthcheck": c.healthcheck,
-	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "processor: unknown command %q\n\n", args[0])
@@ -77,7 +117,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...T
 		return 2
 	}
 	err := cmd(ctx, args[1:])
-	var ue usageError
+	var ue cliutil.UsageError
 	switch {
 	case err == nil:
 		return 0
@@ -95,9 +135,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tops ...T
 type cli struct {
 	stdout, stderr io.Writer
 	tops           map[string]Topology
+	extra          []Command
 }
-
-type usageError struct{ error }
 
 func (c *cli) usage() {
 	fmt.Fprint(c.stderr, `processor — weir, a Kafka-native stream processor
@@ -109,38 +148,14 @@ Commands:
   dev-broker  run a Kafka-protocol development broker on localhost
   topologies  list the topologies this binary knows
   healthcheck GET a processor's /healthz: exit 0 on HTTP 200, 1 otherwise (container health checks)
-  gen         write generated events (Nexmark) to a topic
-  bench       measure a query's throughput against raw franz-go baselines
-
+`)
+	for _, x := range c.extra {
+		fmt.Fprintf(c.stderr, "  %-11s %s\n", x.Name, x.Help)
+	}
+	fmt.Fprint(c.stderr, `
 Run 'processor COMMAND -h' for a command's flags. Every flag can also be set
 with an environment variable WEIR_<FLAG> (e.g. WEIR_BROKERS=host:9092).
 `)
-}
-
-// parse parses flags, taking defaults from WEIR_* environment variables.
-func parse(fs *flag.FlagSet, args []string) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "WEIR_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return usageError{err}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
-	}
-	return nil
 }
 
 func (c *cli) flagSet(name string) *flag.FlagSet {
@@ -170,9 +185,9 @@ func (c *cli) pick(args []string, fs *flag.FlagSet) (func() (*topology.Topology,
 	t, ok := c.tops[name]
 	if !ok {
 		if name == "" {
-			return nil, usageError{fmt.Errorf("--topology is required; known: %s", c.names())}
+			return nil, cliutil.UsageError{Err: fmt.Errorf("--topology is required; known: %s", c.names())}
 		}
-		return nil, usageError{fmt.Errorf("unknown topology %q; known: %s", name, c.names())}
+		return nil, cliutil.UsageError{Err: fmt.Errorf("unknown topology %q; known: %s", name, c.names())}
 	}
 	return t.Define(fs), nil
 }
@@ -188,7 +203,7 @@ func (c *cli) names() string {
 
 func (c *cli) list(_ context.Context, args []string) error {
 	fs := c.flagSet("topologies")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	var ns []string
@@ -202,103 +217,39 @@ func (c *cli) list(_ context.Context, args []string) error {
 	return nil
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
-}
-
-// engineFlags registers the flags of an engine.Config.
-func engineFlags(fs *flag.FlagSet, cfg *engine.Config) (brokers, logLevel *string) {
-	brokers = fs.String("brokers", "", "comma-separated seed brokers, host:port (required)")
-	fs.StringVar(&cfg.AppID, "app-id", "", "application id: the consumer group and internal-topic prefix; processes with the same id share the work (required)")
-	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address for /healthz, /readyz, /metrics and the JSON API; empty disables it")
-	fs.DurationVar(&cfg.CommitInterval, "commit-interval", cfg.CommitInterval, "time between checkpoints")
-	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
-	fs.Func("on-error", "what to do with a record that fails to decode or process: dlq, skip or fail (default dlq)", func(s string) error {
-		cfg.OnError = engine.ErrorPolicy(s)
-		return nil
-	})
-	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of this process's local state; each process needs its own, and a restart on the same one replays only the changelog tail")
-	fs.Func("state-memory-mb", "memory budget of local state in MiB: Badger memtables and caches, task write caches (default 256)", func(s string) error {
-		mb, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return err
-		}
-		cfg.StateMemory = mb << 20
-		return nil
-	})
-	fs.IntVar(&cfg.StandbyReplicas, "standby-replicas", cfg.StandbyReplicas, "how many other processes keep a warm copy of each stateful task, so a failover replays only a short tail")
-	fs.DurationVar(&cfg.StateCleanupDelay, "state-cleanup-delay", cfg.StateCleanupDelay, "how long to keep the local state of a task this process no longer owns")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a caught-up input partition quiet this long stops holding the watermark back (0 = never)")
-	fs.BoolVar(&cfg.AdvanceWhenIdle, "advance-when-idle", cfg.AdvanceWhenIdle, "when every input of a task is idle, advance its watermark with the wall clock so the last windows close")
-	fs.BoolVar(&cfg.AllowStateLoss, "allow-state-loss", cfg.AllowStateLoss, "start even if the topology drops state (a store, its changelog, a repartition topic) the application kept when it last ran, e.g. after renaming an operator; without it such a start is refused")
-	fs.Func("guarantee", "processing guarantee: exactly_once or at_least_once (default exactly_once)", func(s string) error {
-		cfg.Guarantee = engine.Guarantee(s)
-		return nil
-	})
-	logLevel = fs.String("log-level", "info", "log level: debug, info, warn or error")
-	return brokers, logLevel
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func (c *cli) run(ctx context.Context, args []string) error {
 	fs := c.flagSet("run")
 	cfg := engine.DefaultConfig()
-	brokers, logLevel := engineFlags(fs, &cfg)
+	brokers, logLevel := cliutil.EngineFlags(fs, &cfg)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run, start to stop, to this file (go tool pprof reads it)")
 	build, err := c.pick(args, fs)
 	if err != nil {
 		fs.Parse(nil) //nolint:errcheck // only for -h
 		return err
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
-	cfg.Brokers = splitList(*brokers)
-	if cfg.Logger, err = newLogger(c.stderr, *logLevel); err != nil {
+	cfg.Brokers = cliutil.SplitList(*brokers)
+	if cfg.Logger, err = cliutil.NewLogger(c.stderr, *logLevel); err != nil {
 		return err
 	}
 	t, err := build()
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	e, err := engine.New(t, cfg)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		stop, err := cliutil.StartCPUProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	return e.Run(ctx)
-}
-
-// startCPUProfile starts writing a CPU profile to path; stop ends it.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *cli) describe(_ context.Context, args []string) error {
@@ -309,12 +260,12 @@ func (c *cli) describe(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	t, err := build()
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	plan, err := t.Build(*appID)
 	if err != nil {
@@ -328,7 +279,7 @@ func (c *cli) describe(_ context.Context, args []string) error {
 	case "json":
 		fmt.Fprintln(c.stdout, string(plan.JSON()))
 	default:
-		return usageError{fmt.Errorf("--format %q: want text, dot or json", *format)}
+		return cliutil.UsageError{Err: fmt.Errorf("--format %q: want text, dot or json", *format)}
 	}
 	return nil
 }
@@ -343,11 +294,11 @@ func (c *cli) devBroker(ctx context.Context, args []string) error {
 		"topics, records, group offsets and committed transactions are kept, and after a kill the transactions open then are aborted (abort markers are written at the next start). "+
 		"A transaction whose commit was being written at the kill may end up committed on some partitions and aborted on others")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if cfg.Logger, err = newLogger(c.stderr, *logLevel); err != nil {
+	if cfg.Logger, err = cliutil.NewLogger(c.stderr, *logLevel); err != nil {
 		return err
 	}
 	b, err := kafkaio.StartDevBroker(cfg)
@@ -360,6 +311,3 @@ func (c *cli) devBroker(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout, "dev broker stopped")
 	return nil
 }
-
-// waitTimeout is how long commands wait for something to come up.
-const waitTimeout = 30 * time.Second

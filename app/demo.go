@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weirstream/weir/builtin"
 	"github.com/weirstream/weir/engine"
+	"github.com/weirstream/weir/internal/cliutil"
 	"github.com/weirstream/weir/kafkaio"
 	"github.com/weirstream/weir/topology"
 )
@@ -33,13 +33,13 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	users := fs.Int("users", 8, "number of distinct users")
 	window := fs.Duration("window", 5*time.Second, "tumbling window size")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	if *rate < 1 || *users < 1 {
-		return usageError{fmt.Errorf("--rate and --users must be at least 1")}
+		return cliutil.UsageError{Err: fmt.Errorf("--rate and --users must be at least 1")}
 	}
-	log, err := newLogger(c.stderr, *logLevel)
+	log, err := cliutil.NewLogger(c.stderr, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	}
 	defer b.Close()
 	const input, output, partitions = "clicks", "clicks-per-window", 8
-	if err := createTopic(ctx, b.Addr(), input, partitions); err != nil {
+	if err := cliutil.CreateTopic(ctx, b.Addr(), input, partitions); err != nil {
 		return err
 	}
 
@@ -63,7 +63,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	wc.Input, wc.Output, wc.Window = input, output, *window
 	t, err := builtin.WindowCount(wc)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	dir, err := os.MkdirTemp("", "weir-demo-state-")
 	if err != nil {
@@ -98,25 +98,6 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
-}
-
-func createTopic(ctx context.Context, broker, topic string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
-	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		return fmt.Errorf("create topic %q: %w", topic, err)
-	}
-	return nil
 }
 
 // generate produces JSON clicks at rate per second. Event times lag the

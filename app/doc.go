@@ -20,6 +20,13 @@
 //	describe    print a topology (text, dot or json)
 //	dev-broker  run a Kafka-protocol development broker
 //	topologies  list the topologies of the binary
+//	healthcheck GET a processor's /healthz (container health checks)
+//
+// A binary adds commands of its own with MainWith and a Command; RunWith
+// calls a Command's Run on the goroutine that called MainWith or RunWith.
+// weir's processor binary adds bench and gen (Nexmark benchmarks and
+// events) this way, so a binary built with Main links neither them nor the
+// Nexmark package.
 //
 // Every flag can also be set with WEIR_<FLAG> environment variables
 // (WEIR_BROKERS, WEIR_APP_ID, ...); flags win. Exit codes: 0 success, 1

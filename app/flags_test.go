@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/weirstream/weir/engine"
+	"github.com/weirstream/weir/internal/cliutil"
 )
 
 // TestAllowStateLossFlag: the flag and its environment variable reach
@@ -29,9 +30,9 @@ func TestAllowStateLossFlag(t *testing.T) {
 			fs := flag.NewFlagSet("run", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			cfg := engine.DefaultConfig()
-			engineFlags(fs, &cfg)
-			if err := parse(fs, tc.args); err != nil {
-				t.Fatalf("parse(%q): %v", tc.args, err)
+			cliutil.EngineFlags(fs, &cfg)
+			if err := cliutil.Parse(fs, tc.args); err != nil {
+				t.Fatalf("cliutil.Parse(%q): %v", tc.args, err)
 			}
 			if cfg.AllowStateLoss != tc.want {
 				t.Errorf("AllowStateLoss = %v, want %v", cfg.AllowStateLoss, tc.want)

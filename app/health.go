@@ -8,6 +8,8 @@ import (
 	"net/http"
 	neturl "net/url"
 	"time"
+
+	"github.com/weirstream/weir/internal/cliutil"
 )
 
 // healthcheck is 'processor healthcheck': one GET of a processor's
@@ -18,17 +20,17 @@ func (c *cli) healthcheck(ctx context.Context, args []string) error {
 	fs := c.flagSet("healthcheck")
 	url := fs.String("url", "http://127.0.0.1:8080/healthz", "the URL to check: a processor's /healthz (or /readyz)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	if *timeout <= 0 {
-		return usageError{fmt.Errorf("--timeout %v: want more than 0", *timeout)}
+		return cliutil.UsageError{Err: fmt.Errorf("--timeout %v: want more than 0", *timeout)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
 	if err != nil {
-		return usageError{fmt.Errorf("--url %q: %w", *url, err)}
+		return cliutil.UsageError{Err: fmt.Errorf("--url %q: %w", *url, err)}
 	}
 	// No proxy: the check is about this container's own server, and a
 	// proxy from the environment would check something else.

@@ -3,6 +3,12 @@
 // consumer group, and the benchmarks.
 package main
 
-import "github.com/weirstream/weir/app"
+import (
+	"github.com/weirstream/weir/app"
+	"github.com/weirstream/weir/internal/benchcmd"
+)
 
-func main() { app.Main(append(app.Builtins(), app.NexmarkTopologies()...)...) }
+func main() {
+	tops := append(app.Builtins(), benchcmd.Topologies()...)
+	app.MainWith(app.Config{Topologies: tops, Commands: benchcmd.Commands(tops)})
+}

@@ -1,4 +1,4 @@
-package app
+package benchcmd
 
 import (
 	"bytes"
@@ -12,13 +12,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirstream/weir/app"
+	"github.com/weirstream/weir/internal/cliutil"
 	"github.com/weirstream/weir/kafkaio"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), args, &out, &errb, append(Builtins(), NexmarkTopologies()...)...)
+	tops := append(app.Builtins(), Topologies()...)
+	code := app.RunWith(context.Background(), args, &out, &errb, app.Config{Topologies: tops, Commands: Commands(tops)})
 	return out.String(), errb.String(), code
 }
 
@@ -73,7 +76,7 @@ func TestGenAndPassthrough(t *testing.T) {
 		t.Fatalf("gen: exit %d: %s %s", code, out, errOut)
 	}
 	for _, g := range []string{"at_least_once", "exactly_once"} {
-		if err := createTopic(context.Background(), b.Addr(), g+"-out", 3); err != nil {
+		if err := cliutil.CreateTopic(context.Background(), b.Addr(), g+"-out", 3); err != nil {
 			t.Fatal(err)
 		}
 		out, errOut, code := runCLI(t, "bench", "--role", "passthrough", "--brokers", b.Addr(), "--input", "nx",

@@ -1,4 +1,4 @@
-package app
+package benchcmd
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirstream/weir/internal/cliutil"
 	"github.com/weirstream/weir/nexmark"
 )
 
@@ -28,23 +29,23 @@ func (c *cli) gen(ctx context.Context, args []string) error {
 	baseTime := baseTimeFlag(fs)
 	partitions := fs.Int("partitions", 8, "partitions of the topic if it is created; event n goes to partition n mod the topic's partitions")
 	endMarker := fs.Bool("end-marker", true, "after the events, write one person event per partition one day later in event time, so every window closes")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	if *kind != "nexmark" {
-		return usageError{fmt.Errorf("--kind %q: want nexmark", *kind)}
+		return cliutil.UsageError{Err: fmt.Errorf("--kind %q: want nexmark", *kind)}
 	}
 	if *events < 0 || *partitions < 1 {
-		return usageError{errors.New("--events must be >= 0 and --partitions >= 1")}
+		return cliutil.UsageError{Err: errors.New("--events must be >= 0 and --partitions >= 1")}
 	}
-	seeds := splitList(*brokers)
+	seeds := cliutil.SplitList(*brokers)
 	if len(seeds) == 0 {
-		return usageError{errors.New("--brokers is required (e.g. the address printed by 'processor dev-broker')")}
+		return cliutil.UsageError{Err: errors.New("--brokers is required (e.g. the address printed by 'processor dev-broker')")}
 	}
 	gcfg.BaseTime = baseTime()
 	g, err := nexmark.NewGenerator(gcfg)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	start := time.Now()
 	n, err := produceNexmark(ctx, seeds, *topic, g, *events, int32(*partitions), *endMarker)
@@ -67,7 +68,7 @@ func produceNexmark(ctx context.Context, brokers []string, topic string, g *nexm
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	cctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	cctx, cancel := context.WithTimeout(ctx, cliutil.WaitTimeout)
 	resp, err := adm.CreateTopic(cctx, partitions, 1, nil, topic)
 	if err == nil {
 		err = resp.Err

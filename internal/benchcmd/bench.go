@@ -1,4 +1,4 @@
-package app
+package benchcmd
 
 import (
 	"bufio"
@@ -25,19 +25,10 @@ import (
 
 	"github.com/weirstream/weir/builtin"
 	"github.com/weirstream/weir/engine"
+	"github.com/weirstream/weir/internal/cliutil"
 	"github.com/weirstream/weir/nexmark"
 	"github.com/weirstream/weir/topology"
 )
-
-// NexmarkTopologies returns the Nexmark queries as CLI topologies
-// ("nexmark-q0" ... "nexmark-q12"), for Builtins.
-func NexmarkTopologies() []Topology {
-	var tops []Topology
-	for _, d := range nexmark.Topologies() {
-		tops = append(tops, Topology(d))
-	}
-	return tops
-}
 
 // figures are one job's measurements.
 type figures struct {
@@ -147,14 +138,14 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if b.isServe(args) {
 		return c.benchServe(ctx, args)
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
 	switch b.role {
 	case "":
 	case "passthrough":
 		if b.cpuProfile != "" {
-			stop, err := startCPUProfile(b.cpuProfile)
+			stop, err := cliutil.StartCPUProfile(b.cpuProfile)
 			if err != nil {
 				return err
 			}
@@ -162,26 +153,26 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		}
 		return c.passthroughChild(ctx, &b)
 	default:
-		return usageError{fmt.Errorf("--role %q: want passthrough or serve", b.role)}
+		return cliutil.UsageError{Err: fmt.Errorf("--role %q: want passthrough or serve", b.role)}
 	}
 	if b.query == "" {
-		return usageError{fmt.Errorf("--query is required: one of %s", strings.Join(nexmark.Queries, ", "))}
+		return cliutil.UsageError{Err: fmt.Errorf("--query is required: one of %s", strings.Join(nexmark.Queries, ", "))}
 	}
 	if _, err := nexmark.Topology(b.query, nexmark.QueryConfig{}); err != nil {
 		if errors.Is(err, nexmark.ErrNotSupported) {
 			return fmt.Errorf("%w; see BENCHMARKS.md, \"Nexmark\"", err)
 		}
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	if b.events < 1 || b.partitions < 1 {
-		return usageError{errors.New("--events and --partitions must be at least 1")}
+		return cliutil.UsageError{Err: errors.New("--events and --partitions must be at least 1")}
 	}
 	if b.guarantee != engine.ExactlyOnce && b.guarantee != engine.AtLeastOnce {
-		return usageError{fmt.Errorf("--guarantee %q: want exactly_once or at_least_once", b.guarantee)}
+		return cliutil.UsageError{Err: fmt.Errorf("--guarantee %q: want exactly_once or at_least_once", b.guarantee)}
 	}
 	b.gen.BaseTime = baseTime()
 	if err := b.gen.Validate(); err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	rep := &benchReport{
 		Query: b.query, Mode: b.mode, Guarantee: string(b.guarantee), CommitIntervalMS: b.interval.Milliseconds(),
@@ -195,7 +186,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	case "kafka":
 		err = c.benchKafka(ctx, &b, rep)
 	default:
-		return usageError{fmt.Errorf("--mode %q: want engine or kafka", b.mode)}
+		return cliutil.UsageError{Err: fmt.Errorf("--mode %q: want engine or kafka", b.mode)}
 	}
 	if err != nil {
 		return err
@@ -264,7 +255,7 @@ func (c *cli) printReport(r *benchReport) {
 func (c *cli) benchEngine(ctx context.Context, b *benchCfg, rep *benchReport) error {
 	g, err := nexmark.NewGenerator(b.gen)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	in := g.Input("nexmark", b.events, b.partitions, true)
 	for _, p := range in.Partitions {
@@ -274,7 +265,7 @@ func (c *cli) benchEngine(ctx context.Context, b *benchCfg, rep *benchReport) er
 	}
 	rep.State = b.state
 	if b.state != "badger" && b.state != "memory" {
-		return usageError{fmt.Errorf("--state %q: want badger or memory", b.state)}
+		return cliutil.UsageError{Err: fmt.Errorf("--state %q: want badger or memory", b.state)}
 	}
 	run := func(t *topology.Topology, name string, profile bool) (figures, map[string]int64, error) {
 		dir := ""
@@ -289,7 +280,7 @@ func (c *cli) benchEngine(ctx context.Context, b *benchCfg, rep *benchReport) er
 		cpu0, start := selfCPU(), time.Now()
 		stopProfile := func() {}
 		if profile && b.cpuProfile != "" {
-			if stopProfile, err = startCPUProfile(b.cpuProfile); err != nil {
+			if stopProfile, err = cliutil.StartCPUProfile(b.cpuProfile); err != nil {
 				return figures{}, nil, err
 			}
 		}
@@ -364,7 +355,7 @@ func (c *cli) benchKafka(ctx context.Context, b *benchCfg, rep *benchReport) err
 
 	g, err := nexmark.NewGenerator(b.gen)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	const input = "nexmark"
 	loadStart := time.Now()
@@ -379,7 +370,7 @@ func (c *cli) benchKafka(ctx context.Context, b *benchCfg, rep *benchReport) err
 	// guarantees, each a child process like weir's.
 	for _, g := range []engine.Guarantee{engine.AtLeastOnce, engine.ExactlyOnce} {
 		name := "passthrough-" + strings.ReplaceAll(string(g), "_", "-")
-		if err := createTopic(ctx, addr, name+"-out", int32(b.partitions)); err != nil {
+		if err := cliutil.CreateTopic(ctx, addr, name+"-out", int32(b.partitions)); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 		b0 := procCPU(brokerPID)
@@ -403,7 +394,7 @@ func (c *cli) benchKafka(ctx context.Context, b *benchCfg, rep *benchReport) err
 		args := []string{"run", "--topology", "passthrough", "--input", input, "--output", out,
 			"--brokers", addr, "--app-id", "bench-passthrough", "--state-dir", filepath.Join(dir, "state-passthrough"),
 			"--guarantee", string(b.guarantee), "--commit-interval", b.interval.String(), "--log-level", "warn"}
-		if err := createTopic(ctx, addr, out, int32(b.partitions)); err != nil {
+		if err := cliutil.CreateTopic(ctx, addr, out, int32(b.partitions)); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 		httpAddr, err := freeAddr()
@@ -591,7 +582,7 @@ func runWeir(ctx context.Context, exe string, j weirJob, stderr io.Writer) (figu
 	go func() { _, err := cmd.Process.Wait(); exited <- err }()
 	pid := cmd.Process.Pid
 	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(cliutil.WaitTimeout)
 	for {
 		resp, err := hc.Get("http://" + httpAddr + "/readyz")
 		if err == nil {
@@ -722,14 +713,14 @@ func endOffsets(ctx context.Context, broker, topic string) (int64, error) {
 // stops after expect records and prints its figures as JSON.
 func (c *cli) passthroughChild(ctx context.Context, b *benchCfg) error {
 	if b.brokers == "" || b.output == "" || b.group == "" || b.expect < 1 {
-		return usageError{errors.New("--role passthrough needs --brokers, --output, --group and --expect")}
+		return cliutil.UsageError{Err: errors.New("--role passthrough needs --brokers, --output, --group and --expect")}
 	}
 	var (
 		ready   = make(chan struct{})
 		readyOK atomic.Bool
 	)
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(splitList(b.brokers)...),
+		kgo.SeedBrokers(cliutil.SplitList(b.brokers)...),
 		kgo.ConsumerGroup(b.group),
 		kgo.ConsumeTopics(b.input),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -842,7 +833,7 @@ func (c *cli) passthroughChild(ctx context.Context, b *benchCfg) error {
 func (c *cli) benchServe(ctx context.Context, args []string) error {
 	fs := c.flagSet("bench --role serve")
 	cfg := engine.DefaultConfig()
-	brokers, logLevel := engineFlags(fs, &cfg)
+	brokers, logLevel := cliutil.EngineFlags(fs, &cfg)
 	fs.String("role", "", "serve")
 	query := fs.String("query", "", "the query")
 	qcfg := nexmark.QueryConfig{}
@@ -850,24 +841,24 @@ func (c *cli) benchServe(ctx context.Context, args []string) error {
 	fs.StringVar(&qcfg.Output, "output", "", "output topic")
 	fs.DurationVar(&qcfg.OutOfOrderness, "out-of-orderness", 4*time.Second, "watermark lag")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	if err := parse(fs, args); err != nil {
+	if err := cliutil.Parse(fs, args); err != nil {
 		return err
 	}
-	cfg.Brokers = splitList(*brokers)
+	cfg.Brokers = cliutil.SplitList(*brokers)
 	var err error
-	if cfg.Logger, err = newLogger(c.stderr, *logLevel); err != nil {
+	if cfg.Logger, err = cliutil.NewLogger(c.stderr, *logLevel); err != nil {
 		return err
 	}
 	t, err := nexmark.Topology(*query, qcfg)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	e, err := engine.New(t, cfg)
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		stop, err := cliutil.StartCPUProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
