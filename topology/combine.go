@@ -31,7 +31,7 @@ import (
 // The stream needs a key serde (Combine groups by the encoded key); give
 // the output a value serde with WithSerdes.
 func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows.Aggregation[V, A], opts ...Opt) Stream[K, A] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindCombine, opts)
 	if cfg.name == "" {
 		cfg.name = fmt.Sprintf("%s-%d", KindCombine, len(s.t.nodes))
 	}
