@@ -36,7 +36,9 @@ func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows
 		cfg.name = fmt.Sprintf("%s-%d", KindCombine, len(s.t.nodes))
 	}
 	n := s.t.add(KindCombine, cfg, s.n)
-	if _, ok := assigner.Slice(0); !ok {
+	if err := assigner.Err(); err != nil {
+		s.t.errorf("combine %q: %v", n.name, err)
+	} else if _, ok := assigner.Slice(0); !ok {
 		s.t.errorf("combine %q: %s windows have no slices to combine records in: use tumbling or hopping windows", n.name, assigner.Kind())
 	}
 	if agg.Init == nil || agg.Add == nil {

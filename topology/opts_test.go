@@ -14,6 +14,18 @@ import (
 // TestOptionsAreChecked: an option given to an operator it does not apply
 // to is a Build error naming the operator and the option, and its effect
 // (a store, a changelog) is not kept.
+// TestCheckedAssignerBuilds: a valid assigner through windows.Checked is
+// the assigner itself, and the topology builds.
+func TestCheckedAssignerBuilds(t *testing.T) {
+	top := topology.New()
+	s := topology.Source(top, "in", serde.String(), serde.String())
+	topology.Aggregate(s, windows.Spec{Assigner: windows.Checked(windows.Tumbling(time.Second))},
+		windows.Count[string](), serde.Int64(), topology.Named("agg"))
+	if _, err := top.Build("app"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestOptionsAreChecked(t *testing.T) {
 	str := serde.String()
 	wm := topology.WithWatermarks(windows.Monotonous())
@@ -91,6 +103,23 @@ func TestOptionsAreChecked(t *testing.T) {
 				topology.To(topology.WithSerdes(c, str, serde.Int64()), "out")
 			},
 			want: []string{`combine operator "comb": option WithWatermarks does not apply (only Source)`},
+		},
+		{
+			name: "aggregate over a checked invalid assigner",
+			program: func(t *topology.Topology) {
+				topology.Aggregate(topology.Source(t, "in", str, str), windows.Spec{Assigner: windows.Checked(windows.Tumbling(0))},
+					windows.Count[string](), serde.Int64(), topology.Named("agg"))
+			},
+			want: []string{`aggregate "agg": windows: invalid spec: Tumbling.size: must be positive, got 0s`},
+		},
+		{
+			name: "combine over a checked invalid assigner",
+			program: func(t *topology.Topology) {
+				c := topology.Combine(topology.Source(t, "in", str, str), windows.Checked(windows.Hopping(time.Second, 3*time.Second)),
+					windows.Count[string](), topology.Named("comb"))
+				topology.To(topology.WithSerdes(c, str, serde.Int64()), "out")
+			},
+			want: []string{`combine "comb": windows: invalid spec: Hopping.size: must be a multiple of advance 3s, got 1s`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

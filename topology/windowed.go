@@ -60,7 +60,9 @@ func WithWatermarks(s windows.Strategy) Opt {
 func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggregation[V, A], acc serde.Serde[A], opts ...Opt) Stream[K, Windowed[A]] {
 	cfg := applyOpts("aggregate", opts)
 	s.t.deriveName("aggregate", &cfg)
-	if err := spec.Validate(); err != nil {
+	if err := spec.Assigner.Err(); err != nil {
+		s.t.errorf("aggregate %q: %v", cfg.name, err)
+	} else if err := spec.Validate(); err != nil {
 		s.t.errorf("aggregate %q: %v", cfg.name, err)
 	}
 	if s.ks == nil {
