@@ -31,12 +31,14 @@ import (
 // The stream needs a key serde (Combine groups by the encoded key); give
 // the output a value serde with WithSerdes.
 func Combine[K, V, A any](s Stream[K, V], assigner windows.Assigner, agg windows.Aggregation[V, A], opts ...Opt) Stream[K, A] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindCombine, opts)
 	if cfg.name == "" {
 		cfg.name = fmt.Sprintf("%s-%d", KindCombine, len(s.t.nodes))
 	}
 	n := s.t.add(KindCombine, cfg, s.n)
-	if _, ok := assigner.Slice(0); !ok {
+	if err := assigner.Err(); err != nil {
+		s.t.errorf("combine %q: %v", n.name, err)
+	} else if _, ok := assigner.Slice(0); !ok {
 		s.t.errorf("combine %q: %s windows have no slices to combine records in: use tumbling or hopping windows", n.name, assigner.Kind())
 	}
 	if agg.Init == nil || agg.Add == nil {

@@ -10,7 +10,7 @@
 //		topology.WithWatermarks(windows.BoundedOutOfOrderness(2*time.Second)))
 //	byUser := topology.SelectKey(clicks, func(_ []byte, c Click) (string, error) { return c.User, nil },
 //		serde.String(), topology.Named("by-user"))
-//	tumbling, _ := windows.Tumbling(10 * time.Second)
+//	tumbling := windows.Checked(windows.Tumbling(10 * time.Second)) // a bad size is a Build error
 //	counts := topology.Aggregate(byUser, windows.Spec{Assigner: tumbling},
 //		windows.Count[Click](), serde.Int64(), topology.Named("count"))
 //	...
@@ -34,8 +34,15 @@
 // start the operator on empty state without a word. So an operator whose
 // name reaches Kafka must be Named, or Build fails naming it: Count,
 // Aggregate, ProcessTimed, Repartition, Process with Stores or after a key
-// change, any operator declaring Stores. Stateless operators (Combine too:
-// it holds nothing past a batch) may keep derived names.
+// change. Stateless operators (Combine too: it holds nothing past a batch)
+// may keep derived names.
+//
+// Options are checked: Named applies to every operator, WithTimestamps and
+// WithWatermarks to Source only, Stores and the Queryable options to
+// Process and ProcessTimed only (the operators that open stores). An
+// option given to any other operator has no effect and is a Build error
+// naming the operator and the option, so a store listed on a Filter gets
+// no changelog and a watermark strategy on a Map is not silently ignored.
 //
 // A keyed operation (Process, Count, Aggregate) after a key change (Map,
 // FlatMap, SelectKey, Process) first writes the stream through a

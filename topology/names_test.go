@@ -70,13 +70,6 @@ func TestStatefulOperatorsNeedNames(t *testing.T) {
 			program: func(s topology.Stream[string, string]) { topology.Repartition(s) },
 			want:    `repartition operator "repartition-1" has state named after it (repartition topic "<app>-repartition-1-repartition")`,
 		},
-		{
-			name: "any operator declaring a store",
-			program: func(s topology.Stream[string, string]) {
-				topology.MapValues(s, func(_, v string) (string, error) { return v, nil }, topology.Stores("cache"))
-			},
-			want: `map-values operator "map-values-1" has state named after it (store "cache")`,
-		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := topology.New()

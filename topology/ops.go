@@ -21,7 +21,7 @@ type sourceFn func(ctx *Context, rec *kgo.Record) error
 // extractor. A record that fails to decode is handed to the engine's error
 // policy (dead-letter topic by default).
 func Source[K, V any](t *Topology, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) Stream[K, V] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindSource, opts)
 	if cfg.name == "" {
 		cfg.name = "source-" + topic
 	}
@@ -81,7 +81,7 @@ func WithSerdes[K, V any](s Stream[K, V], ks serde.Serde[K], vs serde.Serde[V]) 
 // Map turns each record into one record of new types. The key may change,
 // so a keyed operation after Map repartitions.
 func Map[K, V, K2, V2 any](s Stream[K, V], fn func(k K, v V) (K2, V2, error), opts ...Opt) Stream[K2, V2] {
-	n := s.t.add(KindMap, applyOpts(opts), s.n)
+	n := s.t.add(KindMap, applyOpts(KindMap, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K2, V2](tb, n)
 		if err != nil {
@@ -101,7 +101,7 @@ func Map[K, V, K2, V2 any](s Stream[K, V], fn func(k K, v V) (K2, V2, error), op
 // MapValues changes each record's value and keeps its key, so no
 // repartition follows.
 func MapValues[K, V, V2 any](s Stream[K, V], fn func(k K, v V) (V2, error), opts ...Opt) Stream[K, V2] {
-	n := s.t.add(KindMapValues, applyOpts(opts), s.n)
+	n := s.t.add(KindMapValues, applyOpts(KindMapValues, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K, V2](tb, n)
 		if err != nil {
@@ -120,7 +120,7 @@ func MapValues[K, V, V2 any](s Stream[K, V], fn func(k K, v V) (V2, error), opts
 
 // Filter keeps the records for which keep returns true.
 func Filter[K, V any](s Stream[K, V], keep func(k K, v V) bool, opts ...Opt) Stream[K, V] {
-	n := s.t.add(KindFilter, applyOpts(opts), s.n)
+	n := s.t.add(KindFilter, applyOpts(KindFilter, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K, V](tb, n)
 		if err != nil {
@@ -138,7 +138,7 @@ func Filter[K, V any](s Stream[K, V], keep func(k K, v V) bool, opts ...Opt) Str
 
 // FlatMap turns each record into zero or more records of new types.
 func FlatMap[K, V, K2, V2 any](s Stream[K, V], fn func(k K, v V, emit func(K2, V2)) error, opts ...Opt) Stream[K2, V2] {
-	n := s.t.add(KindFlatMap, applyOpts(opts), s.n)
+	n := s.t.add(KindFlatMap, applyOpts(KindFlatMap, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K2, V2](tb, n)
 		if err != nil {
@@ -169,7 +169,7 @@ func FlatMap[K, V, K2, V2 any](s Stream[K, V], fn func(k K, v V, emit func(K2, V
 
 // Peek calls fn for each record and passes the record on unchanged.
 func Peek[K, V any](s Stream[K, V], fn func(k K, v V), opts ...Opt) Stream[K, V] {
-	n := s.t.add(KindPeek, applyOpts(opts), s.n)
+	n := s.t.add(KindPeek, applyOpts(KindPeek, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K, V](tb, n)
 		if err != nil {
@@ -198,7 +198,7 @@ func Merge[K, V any](first Stream[K, V], rest []Stream[K, V], opts ...Opt) Strea
 		parents = append(parents, s.n)
 		rek = rek || s.rek
 	}
-	n := first.t.add(KindMerge, applyOpts(opts), parents...)
+	n := first.t.add(KindMerge, applyOpts(KindMerge, opts), parents...)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K, V](tb, n)
 		if err != nil {
@@ -213,7 +213,7 @@ func Merge[K, V any](first Stream[K, V], rest []Stream[K, V], opts ...Opt) Strea
 // predicate matches, and to the extra last stream (the default branch) when
 // none does. It returns len(preds)+1 streams.
 func Branch[K, V any](s Stream[K, V], preds []func(k K, v V) bool, opts ...Opt) []Stream[K, V] {
-	n := s.t.add(KindBranch, applyOpts(opts), s.n)
+	n := s.t.add(KindBranch, applyOpts(KindBranch, opts), s.n)
 	outs := make([]Stream[K, V], len(preds)+1)
 	outNodes := make([]*node, len(preds)+1)
 	for i := range outs {
@@ -254,7 +254,7 @@ func Branch[K, V any](s Stream[K, V], preds []func(k K, v V) bool, opts ...Opt) 
 // after SelectKey reads through a repartition topic, so the new key needs a
 // serde.
 func SelectKey[K, V, K2 any](s Stream[K, V], fn func(k K, v V) (K2, error), ks serde.Serde[K2], opts ...Opt) Stream[K2, V] {
-	n := s.t.add(KindSelectKey, applyOpts(opts), s.n)
+	n := s.t.add(KindSelectKey, applyOpts(KindSelectKey, opts), s.n)
 	n.build = func(tb *taskBuilder) (any, error) {
 		next, err := downstream[K2, V](tb, n)
 		if err != nil {
@@ -275,8 +275,9 @@ func SelectKey[K, V, K2 any](s Stream[K, V], fn func(k K, v V) (K2, error), ks s
 // "<app>-<name>-repartition", partitioned by key, and reads it back in a new
 // sub-topology. Keyed operations call it for you after a key change.
 func Repartition[K, V any](s Stream[K, V], opts ...Opt) Stream[K, V] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts("repartition", opts)
 	s.t.deriveName("repartition", &cfg)
+	s.t.rejectOpts("repartition", cfg.name, cfg)
 	if cfg.derived {
 		s.t.unnamed("repartition", cfg.name, nil, true)
 	}
@@ -359,7 +360,7 @@ func keyed[K, V any](s Stream[K, V], operator string) Stream[K, V] {
 // stick to one partition for StickyBytes, then move to the next, as Java's
 // producer does.
 func To[K, V any](s Stream[K, V], topic string, opts ...Opt) {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindSink, opts)
 	if cfg.name == "" {
 		cfg.name = "sink-" + topic
 	}

@@ -24,7 +24,7 @@ type ProcessorFactory[K, V, KO, VO any] func(ctx *Context) (ProcessFunc[K, V, KO
 // stores it uses with Stores(...). The output stream has no serdes: attach
 // them with WithSerdes before a sink.
 func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO, VO], opts ...Opt) Stream[KO, VO] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindProcess, opts)
 	s.t.deriveName(KindProcess, &cfg)
 	cfg.rekeyed = s.rek
 	in := keyed(s, cfg.name)
@@ -56,8 +56,9 @@ func Process[K, V, KO, VO any](s Stream[K, V], factory ProcessorFactory[K, V, KO
 // Count emits the running count of records per key each time it changes.
 // Its state lives in the store "<operator>-store".
 func Count[K, V any](s Stream[K, V], opts ...Opt) Stream[K, int64] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts("count", opts)
 	s.t.deriveName("count", &cfg)
+	s.t.rejectOpts("count", cfg.name, cfg)
 	storeName := cfg.name + "-store"
 	if cfg.derived {
 		s.t.unnamed("count", cfg.name, []string{storeName}, s.rek)

@@ -77,8 +77,8 @@ func QueryTTL(d state.TimeDomain) QueryOpt {
 	return queryOptFunc(func(c *queryCfg) { c.ttl = d })
 }
 
-func addQuery(store string, c StoreCodec) Opt {
-	return optFunc(func(oc *opCfg) {
+func addQuery(option, store string, c StoreCodec) Opt {
+	return processOpt(option, func(oc *opCfg) {
 		if oc.queries == nil {
 			oc.queries = make(map[string]StoreCodec)
 		}
@@ -109,7 +109,7 @@ func Queryable[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V]) Opt
 		return v, true, nil
 	}
 	c.Keys = plainKeys
-	return addQuery(store, c)
+	return addQuery("Queryable", store, c)
 }
 
 // QueryableValue makes a store written by state.Value, state.Reducing or
@@ -131,7 +131,7 @@ func QueryableValue[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V]
 		return v, true, nil
 	}
 	c.Keys = plainKeys
-	return addQuery(store, c)
+	return addQuery("QueryableValue", store, c)
 }
 
 // QueryableList makes a store written by state.List (vs: the element
@@ -160,7 +160,7 @@ func QueryableList[K, V any](store string, ks serde.Serde[K], vs serde.Serde[V],
 		return out, true, nil
 	}
 	c.Keys = plainKeys
-	return addQuery(store, c)
+	return addQuery("QueryableList", store, c)
 }
 
 // MapEntry is one entry of a map in a query's answer.
@@ -217,7 +217,7 @@ func QueryableMap[K, MK, MV any](store string, ks serde.Serde[K], mk serde.Serde
 		err := scanFrom(st, nil, fromOrNil(from, state.MapPrefix), visit)
 		return keys, err
 	}
-	return addQuery(store, c)
+	return addQuery("QueryableMap", store, c)
 }
 
 // windowCodec is the query codec of an Aggregate's store: a key's value

@@ -128,7 +128,7 @@ type TimedProcessor[K, V, KO, VO any] struct {
 // commit interval late). The operator uses the store "<operator>-timers"
 // in addition to the stores it declares.
 func ProcessTimed[K, V, KO, VO any](s Stream[K, V], factory func(ctx *Context, timers *Timers[K]) (TimedProcessor[K, V, KO, VO], error), opts ...Opt) Stream[KO, VO] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts(KindProcess, opts)
 	s.t.deriveName(KindProcess, &cfg)
 	if s.ks == nil {
 		s.t.errorf("process %q: timers need the stream's key serde: use WithSerdes before it", cfg.name)

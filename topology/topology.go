@@ -88,10 +88,16 @@ func (s Stream[K, V]) Topology() *Topology { return s.t }
 // Name returns the name of the operator that produces the stream.
 func (s Stream[K, V]) Name() string { return s.n.name }
 
-// Opt configures one operator.
+// Opt configures one operator. Named applies to every operator; the other
+// options apply to some operators only (WithTimestamps and WithWatermarks
+// to Source, Stores and the Queryable options to Process and
+// ProcessTimed), and Build reports one given to another operator, naming
+// the operator and the option.
 type Opt interface{ apply(*opCfg) }
 
 type opCfg struct {
+	// kind is the kind of the operator the options are for.
+	kind       Kind
 	name       string
 	stores     []string
 	timestamp  any // TimestampExtractor[K, V], checked by Source
@@ -102,11 +108,37 @@ type opCfg struct {
 	// through a repartition topic named after it.
 	derived bool
 	rekeyed bool
+	// rejected are the options given that do not apply to kind; they
+	// had no effect and are reported by add (or the operator).
+	rejected []opt
 }
 
-type optFunc func(*opCfg)
+// opt is an option: its name, the operator kinds it applies to (none:
+// all) described for errors by where, and what it sets.
+type opt struct {
+	name  string
+	only  []Kind
+	where string
+	set   func(*opCfg)
+}
 
-func (f optFunc) apply(c *opCfg) { f(c) }
+func (o opt) apply(c *opCfg) {
+	if len(o.only) > 0 && !slices.Contains(o.only, c.kind) {
+		c.rejected = append(c.rejected, o)
+		return
+	}
+	o.set(c)
+}
+
+// sourceOpt and processOpt are options for Source only and for Process
+// and ProcessTimed only.
+func sourceOpt(name string, set func(*opCfg)) Opt {
+	return opt{name: name, only: []Kind{KindSource}, where: "Source", set: set}
+}
+
+func processOpt(name string, set func(*opCfg)) Opt {
+	return opt{name: name, only: []Kind{KindProcess}, where: "Process and ProcessTimed", set: set}
+}
 
 // Named gives the operator a stable name. State stores and internal topics
 // are named after operators, and derived names ("count-3") change when
@@ -114,27 +146,40 @@ func (f optFunc) apply(c *opCfg) { f(c) }
 // Kafka must be Named: one with a store or timers, a Repartition, or a
 // keyed operation after a key change (its repartition topic). Build
 // reports one that is not.
-func Named(name string) Opt { return optFunc(func(c *opCfg) { c.name = name }) }
+func Named(name string) Opt {
+	return opt{name: "Named", set: func(c *opCfg) { c.name = name }}
+}
 
 // WithTimestamps sets a Source's event-time extractor. The types must match
 // the Source's key and value types; Build reports a mismatch.
 func WithTimestamps[K, V any](fn TimestampExtractor[K, V]) Opt {
-	return optFunc(func(c *opCfg) { c.timestamp = fn })
+	return sourceOpt("WithTimestamps", func(c *opCfg) { c.timestamp = fn })
 }
 
-// Stores declares the state stores a Process operator uses. Store names are
-// global to the topology; each becomes a changelog topic
-// "<app>-<store>-changelog".
+// Stores declares the state stores a Process or ProcessTimed operator
+// uses (it opens them with Context.Store). Store names are global to the
+// topology; each becomes a changelog topic "<app>-<store>-changelog".
+// Other operators take no Stores: Build reports one given to them.
 func Stores(names ...string) Opt {
-	return optFunc(func(c *opCfg) { c.stores = append(c.stores, names...) })
+	return processOpt("Stores", func(c *opCfg) { c.stores = append(c.stores, names...) })
 }
 
-func applyOpts(opts []Opt) opCfg {
-	var c opCfg
+// applyOpts applies opts for an operator of kind, keeping aside the ones
+// that do not apply to it.
+func applyOpts(kind Kind, opts []Opt) opCfg {
+	c := opCfg{kind: kind}
 	for _, o := range opts {
 		o.apply(&c)
 	}
 	return c
+}
+
+// rejectOpts reports the options given to operator name of kind that do
+// not apply to it.
+func (t *Topology) rejectOpts(kind Kind, name string, cfg opCfg) {
+	for _, o := range cfg.rejected {
+		t.errorf("%s operator %q: option %s does not apply (only %s)", kind, name, o.name, o.where)
+	}
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
@@ -150,6 +195,7 @@ func (t *Topology) add(kind Kind, cfg opCfg, parents ...*node) *node {
 		n.name = fmt.Sprintf("%s-%d", kind, n.id)
 		cfg.derived = true
 	}
+	t.rejectOpts(kind, n.name, cfg)
 	if cfg.derived && (len(cfg.stores) > 0 || cfg.rekeyed) {
 		t.unnamed(kind, n.name, cfg.stores, cfg.rekeyed)
 	}

@@ -35,7 +35,7 @@ const (
 // WithWatermarks sets the watermark strategy of a Source (default
 // windows.Monotonous(): the watermark is the largest event time seen).
 func WithWatermarks(s windows.Strategy) Opt {
-	return optFunc(func(c *opCfg) { c.watermarks = &s })
+	return sourceOpt("WithWatermarks", func(c *opCfg) { c.watermarks = &s })
 }
 
 // Aggregate folds a keyed stream into windows (spec.Assigner: tumbling,
@@ -58,9 +58,11 @@ func WithWatermarks(s windows.Strategy) Opt {
 // the engine's GET /state/{store}/{key} returns the key's windows with
 // state (windows.QueryKey).
 func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggregation[V, A], acc serde.Serde[A], opts ...Opt) Stream[K, Windowed[A]] {
-	cfg := applyOpts(opts)
+	cfg := applyOpts("aggregate", opts)
 	s.t.deriveName("aggregate", &cfg)
-	if err := spec.Validate(); err != nil {
+	if err := spec.Assigner.Err(); err != nil {
+		s.t.errorf("aggregate %q: %v", cfg.name, err)
+	} else if err := spec.Validate(); err != nil {
 		s.t.errorf("aggregate %q: %v", cfg.name, err)
 	}
 	if s.ks == nil {
@@ -75,7 +77,7 @@ func Aggregate[K, V, A any](s Stream[K, V], spec windows.Spec, agg windows.Aggre
 	in := keyed(s, cfg.name)
 	ks := in.ks
 	if ks != nil && acc != nil {
-		addQuery(storeName, windowCodec(spec, ks, acc, agg)).apply(&cfg)
+		cfg.queries = map[string]StoreCodec{storeName: windowCodec(spec, ks, acc, agg)}
 	}
 	n := in.t.add("aggregate", cfg, in.n)
 	n.build = func(tb *taskBuilder) (any, error) {

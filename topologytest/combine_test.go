@@ -155,7 +155,10 @@ func TestCombineValidation(t *testing.T) {
 	src := topology.Source(top, "in", serde.String(), serde.Int64())
 	topology.Combine(src, sess, windows.Sum[int64]())
 	noKeys := topology.Map(src, func(k string, v int64) (int64, int64, error) { return v, v, nil })
-	tum, _ := windows.Tumbling(time.Second)
+	tum, err := windows.Tumbling(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	topology.Combine(noKeys, tum, windows.Sum[int64]())
 	_, err = top.Build("app")
 	if err == nil {

@@ -24,7 +24,7 @@ func clicksPerWindow() *topology.Topology {
 		topology.WithWatermarks(windows.BoundedOutOfOrderness(2*time.Second)))
 	byUser := topology.SelectKey(clicks, func(_ []byte, c Click) (string, error) { return c.User, nil },
 		serde.String(), topology.Named("by-user"))
-	tumbling, _ := windows.Tumbling(10 * time.Second)
+	tumbling := windows.Checked(windows.Tumbling(10 * time.Second)) // a bad size is a Build error
 	counts := topology.Aggregate(byUser, windows.Spec{Assigner: tumbling},
 		windows.Count[Click](), serde.Int64(), topology.Named("count"))
 	out := topology.MapValues(counts, func(user string, w topology.Windowed[int64]) (string, error) {

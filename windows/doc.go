@@ -32,7 +32,11 @@
 //     watermark, and is never late.
 //
 // Sizes, gaps, offsets and grace must be whole milliseconds; constructors
-// and [Spec.Validate] return errors wrapping [ErrInvalidSpec].
+// and [Spec.Validate] return errors wrapping [ErrInvalidSpec]. [Checked]
+// turns a constructor's two results into one assigner that holds the error,
+// if any ([Assigner.Err]); topology.Aggregate and topology.Combine report it
+// at Build, naming the operator, so a topology need not handle each
+// constructor's error where it is written, and never drops one.
 //
 // # Watermarks
 //

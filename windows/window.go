@@ -52,9 +52,11 @@ func (k Kind) String() string {
 }
 
 // Assigner says which windows a record belongs to. Build one with
-// [Tumbling], [Hopping], [Session] or [CountWindows]; the zero value is
-// invalid. An Assigner is an immutable value, safe to copy and share.
+// [Tumbling], [Hopping], [Session] or [CountWindows] (or [Checked] of
+// one); the zero value is invalid. An Assigner is an immutable value, safe
+// to copy and share.
 type Assigner struct {
+	err     error // set by Checked: why the assigner could not be made
 	kind    Kind
 	size    int64 // ms; tumbling, hopping
 	advance int64 // ms; hopping (== size for tumbling)
@@ -167,6 +169,27 @@ func CountWindows(n int64) (Assigner, error) {
 	return Assigner{kind: KindCount, n: n}, nil
 }
 
+// Checked returns a when err is nil, and otherwise an invalid assigner
+// that holds err (see [Assigner.Err]). It takes a constructor's two
+// results, so that a topology can be written without handling each
+// constructor's error where the assigner is made:
+//
+//	spec := windows.Spec{Assigner: windows.Checked(windows.Tumbling(size))}
+//
+// topology.Aggregate and topology.Combine report the held error at Build,
+// naming the operator. (Spec.Validate, and so NewOperator, reject such an
+// assigner as not set; check Err first for the cause.)
+func Checked(a Assigner, err error) Assigner {
+	if err != nil {
+		return Assigner{err: err}
+	}
+	return a
+}
+
+// Err returns the error a [Checked] assigner holds: why its constructor
+// failed. It is nil for any other assigner.
+func (a Assigner) Err() error { return a.err }
+
 // Kind returns the assigner's kind.
 func (a Assigner) Kind() Kind { return a.kind }
 
@@ -195,6 +218,9 @@ func (a Assigner) String() string {
 		return fmt.Sprintf("session(gap=%dms)", a.gap)
 	case KindCount:
 		return fmt.Sprintf("count(n=%d)", a.n)
+	}
+	if a.err != nil {
+		return "invalid assigner: " + a.err.Error()
 	}
 	return "invalid assigner"
 }

@@ -269,3 +269,27 @@ func TestTrackerSeedUpstream(t *testing.T) {
 		t.Fatalf("seed below the announced value: 0_1 = %d, want 9000", got)
 	}
 }
+
+// TestChecked: Checked keeps a valid assigner as it is and turns a
+// constructor's error into an assigner that holds it (Err), so that the
+// operator using it reports it at Build.
+func TestChecked(t *testing.T) {
+	tum, err := Tumbling(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Checked(Tumbling(time.Second)); got != tum || got.Err() != nil {
+		t.Errorf("Checked(Tumbling(1s)) = %v (err %v), want %v", got, got.Err(), tum)
+	}
+	_, want := Session(-time.Second)
+	got := Checked(Session(-time.Second))
+	if got.Err() == nil || got.Err().Error() != want.Error() || !errors.Is(got.Err(), ErrInvalidSpec) {
+		t.Errorf("Checked(Session(-1s)).Err() = %v, want %v (an ErrInvalidSpec)", got.Err(), want)
+	}
+	if got.String() != "invalid assigner: "+want.Error() {
+		t.Errorf("String() = %q", got.String())
+	}
+	if err := (Spec{Assigner: got}).Validate(); !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("Validate() = %v, want an ErrInvalidSpec", err)
+	}
+}
